@@ -1,0 +1,61 @@
+"""Typed schema of the top-level config and of the trainer group.
+
+Values live in the YAML files under conf/; these dataclasses only say which keys exist and
+of what type, so that `trainer.epoch=3` or `trainer.epochs=abc` fails while composing. The
+schema of each model, data set, optimizer... sits beside its builder (see registry.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+class MonitorMode(str, Enum):
+    min = "min"
+    max = "max"
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = MISSING
+    batch_size: int = MISSING
+    eval_batch_size: int = MISSING
+    shuffle: bool = MISSING
+    drop_last: bool = MISSING
+    # auto | cpu | cuda | cuda:N | mps
+    device: str = MISSING
+    # Train or test on the first N samples of a fixed shuffle; null means all.
+    max_train_samples: int | None = MISSING
+    max_test_samples: int | None = MISSING
+    # Which epoch is kept as checkpoints/best.pt: the best value of this metrics.csv column.
+    monitor: str = MISSING
+    monitor_mode: MonitorMode = MISSING
+    # A run folder or checkpoint to continue from; the run continues in that folder.
+    resume: str | None = MISSING
+    progress: bool = MISSING
+    # CPU threads for torch; null keeps torch's choice.
+    num_threads: int | None = MISSING
+
+
+@dataclass
+class Config:
+    model: Any = MISSING
+    dataset: Any = MISSING
+    optimizer: Any = MISSING
+    regularizer: Any = MISSING
+    init: Any = MISSING
+    trainer: TrainerConfig = MISSING
+    seed: int = MISSING
+    # Importable modules that register a user's own models, data sets, optimizers...
+    plugins: list[str] = field(default_factory=list)
+
+
+def register_configs() -> None:
+    store = ConfigStore.instance()
+    store.store(name="config", group="schema", node=Config)
+    store.store(name="trainer", group="schema", node=TrainerConfig)

@@ -1,0 +1,84 @@
+"""Checkpoints: everything needed to continue a run exactly where it stopped.
+
+Stored with torch.save and read back with `weights_only=True`, so loading a checkpoint can
+never run code; the config travels as plain containers for the same reason.
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dlrun.errors import DlrunError
+from dlrun.io import atomic_write
+from dlrun.train.loop import TrainState
+from dlrun.train.seeding import rng_state
+
+FORMAT = "dlrun-checkpoint-v1"
+LAST, BEST = "last.pt", "best.pt"
+
+
+def save_checkpoint(path: Path, state: TrainState, config: dict[str, Any]) -> None:
+    payload = {
+        "format": FORMAT,
+        "epoch": state.epoch,
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "generator": state.generator.get_state(),
+        "rng": rng_state(),
+        "best_value": state.best_value,
+        "best_epoch": state.best_epoch,
+        "config": config,
+    }
+    atomic_write(path, lambda handle: torch.save(payload, handle))
+
+
+def copy_checkpoint(source: Path, target: Path) -> None:
+    def write(handle: Any) -> None:
+        with source.open("rb") as src:
+            shutil.copyfileobj(src, handle)
+
+    atomic_write(target, write)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint on the CPU; a damaged or foreign file gives one clear error."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as err:
+        raise DlrunError(
+            f"{path} is not a readable dlrun checkpoint ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). It may be truncated, "
+            f"or not a checkpoint at all; resume from another one, e.g. checkpoints/{BEST}."
+        ) from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise DlrunError(f"{path} is a torch file but not a dlrun checkpoint ({FORMAT}).")
+    return payload
+
+
+def find_checkpoint(resume: str) -> Path:
+    """`trainer.resume` may name a run folder, its checkpoints/ folder, or a .pt file."""
+    path = Path(resume).expanduser()
+    candidates = [path, path / LAST, path / "checkpoints" / LAST]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        raise DlrunError(
+            f"trainer.resume={resume} does not lead to a checkpoint: looked for {path}, "
+            f"{path / LAST} and {path / 'checkpoints' / LAST}. Give a run folder or a .pt file."
+        )
+    return found
+
+
+def run_folder_of(resume: str) -> Path | None:
+    """The run folder a resume target belongs to, if it exists: the run continues there."""
+    path = Path(resume).expanduser()
+    if path.is_file():
+        path = path.parent
+    if path.name == "checkpoints":
+        path = path.parent
+    return path if path.is_dir() else None
