@@ -44,4 +44,4 @@ def main() -> None:
 
 
 def report(err: DlrunError) -> None:
-    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {escape(str(err))}")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]Error:[/] {escape(str(err))}")

@@ -12,7 +12,9 @@ from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from dlrun.errors import DlrunError
 
 
 class MonitorMode(str, Enum):
@@ -59,3 +61,16 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     store.store(name="config", group="schema", node=Config)
     store.store(name="trainer", group="schema", node=TrainerConfig)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check the composed config against the schema once more.
+
+    Hydra's `+key=value` force-adds keys even into typed nodes, so `+trainer.epoch=3` would
+    otherwise pass silently; the group options are checked by their builders (registry.py).
+    """
+    try:
+        # As a plain dict: a typed source would carry its force-added keys through the merge.
+        OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.to_container(cfg))
+    except Exception as err:  # omegaconf raises several types; all mean a bad config
+        raise DlrunError(f"Invalid config: {err}") from err

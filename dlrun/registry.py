@@ -80,7 +80,9 @@ class Registry:
         entry = self.get(str(name))
         if entry.schema is not None:
             try:
-                cfg = OmegaConf.merge(OmegaConf.structured(entry.schema), cfg)
+                # As a plain dict: a typed source would carry force-added keys through the merge.
+                plain = OmegaConf.to_container(cfg, resolve=True)
+                cfg = OmegaConf.merge(OmegaConf.structured(entry.schema), plain)
             except Exception as err:  # omegaconf raises several types; all mean a bad config
                 raise DlrunError(f"Invalid {self.group} config for '{name}': {err}") from err
         return entry.builder(cfg, *args, **kwargs)

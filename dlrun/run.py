@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import os
+import sys
 import time
 from typing import Any
 
@@ -12,6 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from dlrun.config import validate
 from dlrun.data import Dataset
 from dlrun.errors import DlrunError
 from dlrun.provenance import git_commit, versions
@@ -36,6 +39,9 @@ RESUME_MUST_MATCH = ("model", "dataset")
 
 
 def import_plugins(modules: list[str]) -> None:
+    """Import the user's modules; like `python -m`, the current folder is importable."""
+    if modules and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     for module in modules:
         try:
             importlib.import_module(module)
@@ -61,6 +67,7 @@ def check_trainer(cfg: DictConfig) -> None:
 def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     """Train as configured, leave the run folder in `output_dir`, return the summary."""
     started = time.time()
+    validate(cfg)
     import_plugins(list(cfg.plugins))
     check_trainer(cfg)
     trainer = cfg.trainer

@@ -1,0 +1,36 @@
+# `make run` trains the main job on real Fashion-MNIST; `make test` runs the test suite.
+# Both create .venv and install dlrun into it first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FASHION_DEB := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: setup data run test lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Fashion-MNIST from Debian's package where apt-get exists; otherwise `make run` lets
+# torchvision download it (dataset.download=true).
+data:
+	@if [ ! -f $(FASHION_DEB) ] && command -v apt-get >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+run: setup data
+	$(BIN)/dlrun model=lenet optimizer=adam dataset.download=true
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,69 @@
+"""Bad input through the real command: a clear message, a non-zero exit, no finished run."""
+
+from __future__ import annotations
+
+from conftest import SMOKE, run_dlrun, run_folders
+
+
+def assert_failed_cleanly(result, *phrases: str) -> str:
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output, output
+    for phrase in phrases:
+        assert phrase in output, f"{phrase!r} not in:\n{output}"
+    return output
+
+
+def assert_no_finished_run(workdir):
+    for folder in run_folders(workdir):
+        assert not (folder / "summary.json").exists(), f"{folder} looks like a finished run"
+
+
+def test_unknown_model_lists_the_options(workdir):
+    result = run_dlrun(*SMOKE, "model=lenett", cwd=workdir)
+    assert_failed_cleanly(result, "model/lenett", "lenet", "mlp")
+    assert_no_finished_run(workdir)
+
+
+def test_missing_data_says_where_it_looked_and_what_to_do(workdir):
+    result = run_dlrun("dataset=mnist", "trainer=smoke", "dataset.root=nowhere", cwd=workdir)
+    output = assert_failed_cleanly(result, "MNIST was not found", "dataset.download=true")
+    assert "nowhere/MNIST/raw" in output
+    assert result.returncode == 2
+    assert_no_finished_run(workdir)
+
+
+def test_data_root_comes_from_the_environment(workdir):
+    result = run_dlrun("dataset=mnist", "trainer=smoke", cwd=workdir, env={"DLRUN_DATA": "envroot"})
+    assert_failed_cleanly(result, "envroot/MNIST/raw")
+
+
+def test_wrong_type_names_the_key(workdir):
+    result = run_dlrun(*SMOKE, "trainer.epochs=abc", cwd=workdir)
+    assert_failed_cleanly(result, "trainer.epochs", "abc")
+    assert_no_finished_run(workdir)
+
+
+def test_misspelt_key_names_the_key(workdir):
+    result = run_dlrun(*SMOKE, "trainer.epoch=3", cwd=workdir)
+    assert_failed_cleanly(result, "trainer.epoch")
+    result = run_dlrun(*SMOKE, "+trainer.epoch=3", cwd=workdir)
+    assert_failed_cleanly(result, "epoch")
+    assert_no_finished_run(workdir)
+
+
+def test_invalid_choice_lists_allowed_values(workdir):
+    result = run_dlrun(*SMOKE, "model.activation=relux", cwd=workdir)
+    assert_failed_cleanly(result, "relux", "sigmoid", "relu")
+
+
+def test_out_of_range_value_is_refused(workdir):
+    result = run_dlrun(*SMOKE, "trainer.batch_size=0", cwd=workdir)
+    assert_failed_cleanly(result, "trainer.batch_size=0", ">= 1")
+    assert_no_finished_run(workdir)
+
+
+def test_resume_from_nowhere_is_refused(workdir):
+    result = run_dlrun(*SMOKE, "trainer.resume=no/such/run", cwd=workdir)
+    assert_failed_cleanly(result, "trainer.resume=no/such/run", "checkpoint")
+    assert_no_finished_run(workdir)

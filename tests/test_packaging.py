@@ -1,0 +1,55 @@
+"""The configs ship inside the wheel: an installed wheel runs from any folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_installed_elsewhere_finds_its_configs(tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("dlrun", "conf"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--quiet", "-w", str(wheels), str(source)],
+        check=True, capture_output=True, timeout=300,
+    )
+    (wheel,) = wheels.glob("dlrun-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "dlrun/conf/config.yaml" in names
+    assert "dlrun/conf/model/lenet.yaml" in names
+
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(site),
+         str(wheel)],
+        check=True, capture_output=True, timeout=300,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import dlrun; print(dlrun.__file__)"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
+    )
+    assert where.stdout.strip().startswith(str(site)), "the test must run the installed copy"
+
+    result = subprocess.run(
+        [sys.executable, "-m", "dlrun", "dataset=digits", "trainer=smoke"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    (summary,) = (elsewhere / "outputs").glob("*/*/summary.json")
+    assert json.loads(summary.read_text())["status"] == "completed"
