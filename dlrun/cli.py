@@ -6,8 +6,6 @@ config errors (unknown option, misspelt key, wrong type) itself, with status 1.
 
 from __future__ import annotations
 
-import sys
-
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
@@ -18,14 +16,13 @@ import dlrun.builtins  # noqa: F401  (registers models, data sets, optimizers...
 from dlrun.config import register_configs
 from dlrun.errors import DlrunError
 from dlrun.naming import register_resolvers
+from dlrun.run import run
 
 EXIT_USER_ERROR = 2
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dlrun.conf", config_name="config")
 def _train(cfg: DictConfig) -> dict:
-    from dlrun.run import run
-
     try:
         return run(cfg, HydraConfig.get().runtime.output_dir)
     except DlrunError as err:
@@ -36,12 +33,10 @@ def _train(cfg: DictConfig) -> dict:
 def main() -> None:
     register_resolvers()
     register_configs()
-    try:
-        _train()
-    except DlrunError as err:  # raised before a job starts, e.g. by a plugin registry clash
-        report(err)
-        sys.exit(EXIT_USER_ERROR)
+    _train()
 
 
 def report(err: DlrunError) -> None:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]Error:[/] {escape(str(err))}")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]Error:[/] {escape(str(err))}"
+    )

@@ -12,7 +12,11 @@ import dlrun
 
 
 def versions() -> dict[str, str]:
-    return {"python": platform.python_version(), "torch": torch.__version__, "dlrun": dlrun.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "dlrun": dlrun.__version__,
+    }
 
 
 def git_commit() -> dict[str, object] | None:
@@ -21,11 +25,17 @@ def git_commit() -> dict[str, object] | None:
     try:
         head = subprocess.run(
             ["git", "-C", str(source), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         status = subprocess.run(
             ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None

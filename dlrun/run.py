@@ -193,8 +193,14 @@ def _log_start(cfg, data: Dataset, model: nn.Module, device, n_train, n_test, fo
     params = sum(p.numel() for p in model.parameters())
     log.info(
         "%s (%s params) on %s: %d train / %d test samples, input %s, %d classes; device %s",
-        cfg.model.name, f"{params:,}", cfg.dataset.name, n_train, n_test,
-        "x".join(map(str, data.meta.input_shape)), data.meta.num_classes, device,
+        cfg.model.name,
+        f"{params:,}",
+        cfg.dataset.name,
+        n_train,
+        n_test,
+        "x".join(map(str, data.meta.input_shape)),
+        data.meta.num_classes,
+        device,
     )
     log.info("Run folder: %s", folder.path)
 
@@ -204,9 +210,16 @@ def _log_epoch(metrics: dict, timings: dict, epochs: int) -> None:
     log.info(
         "epoch %*d/%d  train loss %.4f acc %.4f | test loss %.4f acc %.4f | "
         "%.1fs + %.1fs test, %s samples/s",
-        width, metrics["epoch"], epochs, metrics["train_loss"], metrics["train_acc"],
-        metrics["test_loss"], metrics["test_acc"], timings["train_seconds"],
-        timings["test_seconds"], f"{timings['train_samples_per_s']:,.0f}",
+        width,
+        metrics["epoch"],
+        epochs,
+        metrics["train_loss"],
+        metrics["train_acc"],
+        metrics["test_loss"],
+        metrics["test_acc"],
+        timings["train_seconds"],
+        timings["test_seconds"],
+        f"{timings['train_samples_per_s']:,.0f}",
     )
 
 
@@ -216,7 +229,11 @@ def _log_end(summary: dict, folder: RunFolder) -> None:
         return
     log.info(
         "Done: final test acc %.4f (train %.4f); best %s %.4f at epoch %s; %.1fs",
-        final["test_acc"], final["train_acc"], best["monitor"],
-        best.get(best["monitor"], math.nan), best["epoch"], summary["wall_seconds"],
+        final["test_acc"],
+        final["train_acc"],
+        best["monitor"],
+        best.get(best["monitor"], math.nan),
+        best["epoch"],
+        summary["wall_seconds"],
     )
     log.info("Results in %s", folder.path)

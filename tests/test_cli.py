@@ -24,7 +24,12 @@ def test_smoke_run_leaves_a_complete_run_folder(workdir):
 
     metrics = pd.read_csv(folder / "metrics.csv")
     assert list(metrics.columns) == [
-        "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "test_loss",
+        "test_acc",
+        "lr",
     ]
     assert metrics["epoch"].tolist() == [1, 2]
     assert metrics[["train_acc", "test_acc"]].stack().between(0, 1).all()

@@ -10,8 +10,10 @@ def test_same_second_runs_get_distinct_folders(tmp_path):
     first, second, third = (run_dir(fresh, None) for _ in range(3))
     assert first == fresh
     assert second == f"{fresh}_2" and third == f"{fresh}_3"
-    assert all((tmp_path / "outputs" / "2026-01-01" / name).is_dir()
-               for name in ("12-00-00_lenet_sgd", "12-00-00_lenet_sgd_2"))
+    assert all(
+        (tmp_path / "outputs" / "2026-01-01" / name).is_dir()
+        for name in ("12-00-00_lenet_sgd", "12-00-00_lenet_sgd_2")
+    )
 
 
 def test_resume_continues_in_the_run_folder(tmp_path):

@@ -1,4 +1,4 @@
-"""Multilayer perceptron: flatten, then hidden layers of Linear (+BatchNorm) + activation (+Dropout)."""
+"""Multilayer perceptron: flatten, then Linear (+BatchNorm) + activation (+Dropout) per layer."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def mlp(cfg: MLPConfig, meta: DatasetMeta) -> nn.Sequential:
     dropout = list(cfg.dropout)
     if len(dropout) == 1:
         dropout = dropout * len(hidden)
-    if hidden and len(dropout) != len(hidden):
+    if len(dropout) != len(hidden):
         raise DlrunError(
             f"model.dropout has {len(dropout)} values for {len(hidden)} hidden layers: give "
             f"one value for all, or one per hidden layer."
@@ -44,7 +44,7 @@ def mlp(cfg: MLPConfig, meta: DatasetMeta) -> nn.Sequential:
 
     layers: list[nn.Module] = [nn.Flatten()]
     width = math.prod(meta.input_shape)
-    for size, p in zip(hidden, dropout):
+    for size, p in zip(hidden, dropout, strict=True):
         layers.append(nn.Linear(width, size))
         if cfg.batch_norm:
             layers.append(nn.BatchNorm1d(size))
