@@ -54,7 +54,13 @@ def run_dir(fresh: str, resume: str | None) -> str:
     raise RuntimeError(f"no free run folder name next to {base}")
 
 
+def config_subdir(resume: str | None, stamp: str) -> str:
+    """Where Hydra saves the config: a resumed run keeps the first run's .hydra/ intact."""
+    return f".hydra/resume_{stamp}" if resume else ".hydra"
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("dlrun.run_name"):
         OmegaConf.register_new_resolver("dlrun.run_name", run_name)
         OmegaConf.register_new_resolver("dlrun.run_dir", run_dir, use_cache=True)
+        OmegaConf.register_new_resolver("dlrun.config_subdir", config_subdir)

@@ -92,6 +92,10 @@ def test_same_seed_gives_identical_metrics_and_resume_matches(workdir):
     assert (second / "metrics.csv").read_text() == reference
     assert (partial / "metrics.csv").read_text() == reference
     assert "Resuming after epoch 2" in resumed.stdout
+    first_overrides = yaml.safe_load((partial / ".hydra" / "overrides.yaml").read_text())
+    assert "trainer.epochs=2" in first_overrides, "resuming must keep the first run's config"
+    (resume_config,) = (partial / ".hydra").glob("resume_*/overrides.yaml")
+    assert "trainer.epochs=4" in yaml.safe_load(resume_config.read_text())
     summary = json.loads((partial / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_run"] == 4
     assert len(pd.read_csv(partial / "timings.csv")) == 4

@@ -104,6 +104,19 @@ def test_lenet_too_small_images(size: int) -> None:
         MODELS.build(LENET, meta)
 
 
+@pytest.mark.parametrize(("height", "width"), [(8, 28), (28, 11)])
+def test_lenet_too_small_in_one_direction(height: int, width: int) -> None:
+    meta = DatasetMeta(task="classification", input_shape=(1, height, width), num_classes=10)
+    with pytest.raises(DlrunError, match=f"{height}x{width}"):
+        MODELS.build(LENET, meta)
+
+
+def test_lenet_non_square_images() -> None:
+    meta = DatasetMeta(task="classification", input_shape=(2, 20, 36), num_classes=4)
+    model = MODELS.build(LENET, meta)
+    assert model(torch.rand(3, 2, 20, 36)).shape == (3, 4)
+
+
 def test_lenet_rejects_tabular_input() -> None:
     meta = DatasetMeta(task="classification", input_shape=(20,), num_classes=2)
     with pytest.raises(DlrunError, match="model=mlp"):
