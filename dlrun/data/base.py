@@ -1,0 +1,57 @@
+"""What every data set hands to the rest of dlrun: tensors in memory plus metadata.
+
+All of our data sets fit in memory, so they are decoded once into tensors and batched by
+indexing (see batches.py), which is several times faster than a per-sample Dataset with
+PIL transforms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class DatasetMeta:
+    """What a model needs to size itself: the shape of one input and the task."""
+
+    task: str  # "classification"
+    input_shape: tuple[int, ...]  # (channels, height, width) for images, (features,) for rows
+    num_classes: int
+    class_names: tuple[str, ...] = field(default=())
+
+
+@dataclass
+class Split:
+    """One split held as tensors; uint8 images are scaled to [0, 1] as each batch is taken."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.inputs) != len(self.targets):
+            raise ValueError(f"{len(self.inputs)} inputs but {len(self.targets)} targets")
+        if self.scale is not None and self.inputs.dtype != torch.uint8:
+            raise ValueError("scale applies to uint8 inputs only")
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def head(self, n: int | None, seed: int = 0) -> Split:
+        """The first n samples of a fixed shuffle: a smaller split with every class in it."""
+        if n is None or n >= len(self):
+            return self
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        return Split(self.inputs[order], self.targets[order], self.scale)
+
+    def to(self, device: torch.device) -> Split:
+        return Split(self.inputs.to(device), self.targets.to(device), self.scale)
+
+
+@dataclass
+class Dataset:
+    train: Split
+    test: Split
+    meta: DatasetMeta

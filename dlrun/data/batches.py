@@ -1,0 +1,42 @@
+"""Mini-batches by indexing in-memory tensors: a seeded permutation per epoch, no workers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from dlrun.data.base import Split
+
+
+def batches(
+    split: Split,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    drop_last: bool = False,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (inputs, targets) batches on the split's device, inputs as float32."""
+    n = len(split)
+    if shuffle:
+        order = torch.randperm(n, generator=generator).to(split.targets.device)
+    else:
+        order = None
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        if order is None:
+            x = split.inputs[start : start + batch_size]
+            y = split.targets[start : start + batch_size]
+        else:
+            index = order[start : start + batch_size]
+            x, y = split.inputs[index], split.targets[index]
+        if split.scale is None:
+            x = x.float()
+        else:  # uint8 images: .to() copies, so scaling in place leaves the split untouched
+            x = x.to(torch.float32).mul_(split.scale)
+        yield x, y
+
+
+def num_batches(n: int, batch_size: int, drop_last: bool) -> int:
+    return n // batch_size if drop_last else -(-n // batch_size)

@@ -1,0 +1,153 @@
+"""Fashion-MNIST and MNIST through torchvision's dataset classes, found without surprises.
+
+Where the files are looked for, in order:
+1. `dataset.root` (default `data/`, or $DLRUN_DATA) in torchvision's layout: ROOT/<Class>/raw/.
+2. System folders holding the original .gz files (Debian's `dataset-fashion-mnist` package
+   puts them in /usr/share/datasets/fashion-mnist); they are decompressed into ROOT once.
+3. torchvision's download, when `dataset.download=true`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import MISSING
+
+from dlrun.data.base import Dataset, DatasetMeta, Split
+from dlrun.errors import DlrunError
+from dlrun.io import atomic_write
+from dlrun.registry import DATASETS
+
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+@dataclass
+class VisionDatasetConfig:
+    name: str = MISSING
+    root: str = MISSING
+    download: bool = MISSING
+
+
+@dataclass(frozen=True)
+class IdxSource:
+    title: str
+    torchvision_class: str
+    system_dirs: tuple[str, ...]
+    install_hint: str | None
+
+
+FASHION_MNIST = IdxSource(
+    title="Fashion-MNIST",
+    torchvision_class="FashionMNIST",
+    system_dirs=("/usr/share/datasets/fashion-mnist",),
+    install_hint="`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu)",
+)
+MNIST = IdxSource(
+    title="MNIST",
+    torchvision_class="MNIST",
+    system_dirs=(),
+    install_hint=None,
+)
+
+
+@DATASETS.register("fashion_mnist", schema=VisionDatasetConfig)
+def fashion_mnist(cfg: VisionDatasetConfig) -> Dataset:
+    return load_idx_dataset(FASHION_MNIST, Path(cfg.root), cfg.download)
+
+
+@DATASETS.register("mnist", schema=VisionDatasetConfig)
+def mnist(cfg: VisionDatasetConfig) -> Dataset:
+    return load_idx_dataset(MNIST, Path(cfg.root), cfg.download)
+
+
+def load_idx_dataset(source: IdxSource, root: Path, download: bool) -> Dataset:
+    import torchvision.datasets
+
+    raw = root / source.torchvision_class / "raw"
+    if not _has_idx_files(raw):
+        system_dir = next((Path(d) for d in source.system_dirs if _has_gz_files(Path(d))), None)
+        if system_dir is not None:
+            _decompress_into(system_dir, raw)
+        elif download:
+            _download(source, root)
+        else:
+            raise DlrunError(_not_found_message(source, root, raw))
+
+    dataset_class = getattr(torchvision.datasets, source.torchvision_class)
+    try:
+        train = dataset_class(str(root), train=True, download=False)
+        test = dataset_class(str(root), train=False, download=False)
+    except Exception as err:  # torchvision raises assorted errors on damaged files
+        raise DlrunError(
+            f"{source.title} files in {raw} could not be read ({err}). Delete that folder "
+            f"and run again to get fresh copies."
+        ) from err
+    meta = DatasetMeta(
+        task="classification",
+        input_shape=(1, *train.data.shape[1:]),
+        num_classes=len(train.classes),
+        class_names=tuple(train.classes),
+    )
+    return Dataset(
+        train=Split(train.data.unsqueeze(1), train.targets, scale=1 / 255),
+        test=Split(test.data.unsqueeze(1), test.targets, scale=1 / 255),
+        meta=meta,
+    )
+
+
+def _has_idx_files(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in IDX_FILES)
+
+
+def _has_gz_files(folder: Path) -> bool:
+    return all((folder / f"{name}.gz").is_file() for name in IDX_FILES)
+
+
+def _decompress_into(source_dir: Path, raw: Path) -> None:
+    """Decompress the system copy once into ROOT; each file appears whole or not at all."""
+    try:
+        for name in IDX_FILES:
+            with gzip.open(source_dir / f"{name}.gz", "rb") as packed:
+                atomic_write(raw / name, lambda out, packed=packed: shutil.copyfileobj(packed, out))
+    except OSError as err:
+        raise DlrunError(
+            f"Found the data in {source_dir} but could not decompress it into {raw}: {err}. "
+            f"Point dataset.root (or $DLRUN_DATA) at a writable folder."
+        ) from err
+
+
+def _download(source: IdxSource, root: Path) -> None:
+    import torchvision.datasets
+
+    dataset_class = getattr(torchvision.datasets, source.torchvision_class)
+    try:
+        for train in (True, False):
+            dataset_class(str(root), train=train, download=True)
+    except Exception as err:  # network errors come in many types
+        raise DlrunError(
+            f"Downloading {source.title} into {root} failed: {err}. Check the network, or "
+            f"put the four IDX files ({', '.join(IDX_FILES)}) in "
+            f"{root / source.torchvision_class / 'raw'} yourself."
+        ) from err
+
+
+def _not_found_message(source: IdxSource, root: Path, raw: Path) -> str:
+    looked = [f"{raw} (dataset.root, or $DLRUN_DATA)"]
+    looked += [f"{d} (system copy)" for d in source.system_dirs]
+    ways = [source.install_hint] if source.install_hint else []
+    ways.append("add dataset.download=true to let torchvision download it")
+    ways.append(f"put the four IDX files ({', '.join(IDX_FILES)}) in {raw}")
+    return (
+        f"{source.title} was not found. Looked in: {'; '.join(looked)}. "
+        f"To get it: {'; or '.join(ways)}."
+    )
+
+
