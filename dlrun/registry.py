@@ -85,6 +85,13 @@ class Registry:
                 cfg = OmegaConf.merge(OmegaConf.structured(entry.schema), plain)
             except Exception as err:  # omegaconf raises several types; all mean a bad config
                 raise DlrunError(f"Invalid {self.group} config for '{name}': {err}") from err
+            missing = sorted(OmegaConf.missing_keys(cfg))
+            if missing:
+                keys = ", ".join(f"{self.group}.{key}" for key in missing)
+                raise DlrunError(
+                    f"The {self.group} config for '{name}' leaves out {keys}: give a value "
+                    f"in its YAML file or on the command line."
+                )
         return entry.builder(cfg, *args, **kwargs)
 
 

@@ -170,6 +170,14 @@ def test_corrupt_idx_file_is_a_dlrun_error(tmp_path: Path, damage: str) -> None:
     assert "could not be read" in str(info.value)
 
 
+def test_image_and_label_counts_that_differ_are_a_dlrun_error(tmp_path: Path) -> None:
+    arrays = make_arrays(seed=3)
+    arrays[IDX_FILES[1]] = arrays[IDX_FILES[1]][:-1]  # one label short
+    write_idx_files(tmp_path / "FashionMNIST" / "raw", arrays)
+    with pytest.raises(DlrunError, match="could not be read"):
+        DATASETS.build({"name": "fashion_mnist", "root": str(tmp_path), "download": False})
+
+
 def test_vision_config_rejects_unknown_key(tmp_path: Path) -> None:
     with pytest.raises(DlrunError, match="downlaod"):
         DATASETS.build({"name": "mnist", "root": str(tmp_path), "downlaod": True})

@@ -180,3 +180,11 @@ def test_real_model_schema_rejects_misspelt_key() -> None:
     MODELS.build(cfg, meta)  # valid as given
     with pytest.raises(DlrunError, match="batchnorm"):
         MODELS.build({**cfg, "batchnorm": True}, meta)
+
+
+def test_config_leaving_out_a_required_key_names_it() -> None:
+    from dlrun.data import DatasetMeta
+
+    meta = DatasetMeta(task="classification", input_shape=(1, 28, 28), num_classes=10)
+    with pytest.raises(DlrunError, match=r"model\.activation, model\.batch_norm, model\.pool"):
+        MODELS.build({"name": "lenet"}, meta)

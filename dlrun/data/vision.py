@@ -85,6 +85,7 @@ def load_idx_dataset(source: IdxSource, root: Path, download: bool) -> Dataset:
     try:
         train = dataset_class(str(root), train=True, download=False)
         test = dataset_class(str(root), train=False, download=False)
+        splits = [Split(s.data.unsqueeze(1), s.targets, scale=1 / 255) for s in (train, test)]
     except Exception as err:  # torchvision raises assorted errors on damaged files
         raise DlrunError(
             f"{source.title} files in {raw} could not be read ({err}). Delete that folder "
@@ -96,11 +97,7 @@ def load_idx_dataset(source: IdxSource, root: Path, download: bool) -> Dataset:
         num_classes=len(train.classes),
         class_names=tuple(train.classes),
     )
-    return Dataset(
-        train=Split(train.data.unsqueeze(1), train.targets, scale=1 / 255),
-        test=Split(test.data.unsqueeze(1), test.targets, scale=1 / 255),
-        meta=meta,
-    )
+    return Dataset(train=splits[0], test=splits[1], meta=meta)
 
 
 def _has_idx_files(folder: Path) -> bool:
