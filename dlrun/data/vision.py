@@ -146,5 +146,3 @@ def _not_found_message(source: IdxSource, root: Path, raw: Path) -> str:
         f"{source.title} was not found. Looked in: {'; '.join(looked)}. "
         f"To get it: {'; or '.join(ways)}."
     )
-
-
