@@ -29,7 +29,7 @@ from dlrun.train.checkpoint import (
     save_checkpoint,
 )
 from dlrun.train.device import resolve_device
-from dlrun.train.loop import LoopOptions, TrainState, fit
+from dlrun.train.loop import EPOCH_METRICS, LoopOptions, TrainState, fit
 from dlrun.train.seeding import seed_everything, set_rng_state
 
 log = logging.getLogger("dlrun")
@@ -71,6 +71,11 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     import_plugins(list(cfg.plugins))
     check_trainer(cfg)
     trainer = cfg.trainer
+    if trainer.monitor not in EPOCH_METRICS:
+        raise DlrunError(
+            f"trainer.monitor={trainer.monitor} is not a metric: use one of "
+            f"{', '.join(EPOCH_METRICS)}."
+        )
     if trainer.num_threads is not None:
         torch.set_num_threads(trainer.num_threads)
     seed_everything(cfg.seed)
@@ -91,6 +96,12 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     optimizer = OPTIMIZERS.build(cfg.optimizer, model)
     regularizer = REGULARIZERS.build(cfg.regularizer)
     state = TrainState(model, optimizer, torch.Generator().manual_seed(cfg.seed))
+    if trainer.drop_last and len(train_split) < trainer.batch_size:
+        raise DlrunError(
+            f"trainer.drop_last=true with trainer.batch_size={trainer.batch_size} leaves no "
+            f"batch from {len(train_split)} training samples: lower the batch size or set "
+            f"trainer.drop_last=false."
+        )
 
     folder = RunFolder(output_dir)
     if checkpoint is not None:
@@ -104,11 +115,6 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     monitor, mode = trainer.monitor, trainer.monitor_mode.value
 
     def on_epoch_end(state: TrainState, metrics: dict, timings: dict) -> None:
-        if monitor not in metrics:
-            raise DlrunError(
-                f"trainer.monitor={monitor} is not a metric of this run: use one of "
-                f"{', '.join(k for k in metrics if k != 'epoch')}."
-            )
         value = metrics[monitor]
         improved = state.best_value is None or (
             value > state.best_value if mode == "max" else value < state.best_value
@@ -186,7 +192,10 @@ def _summary(cfg, folder: RunFolder, state: TrainState, device, started: float, 
 
 
 def _title(cfg: DictConfig) -> str:
-    return f"{cfg.model.name} on {cfg.dataset.name}, {cfg.optimizer.name} lr {cfg.optimizer.lr}"
+    lr = cfg.optimizer.get("lr")
+    return f"{cfg.model.name} on {cfg.dataset.name}, {cfg.optimizer.name}" + (
+        f" lr {lr}" if lr is not None else ""
+    )
 
 
 def _log_start(cfg, data: Dataset, model: nn.Module, device, n_train, n_test, folder) -> None:

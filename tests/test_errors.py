@@ -67,3 +67,15 @@ def test_resume_from_nowhere_is_refused(workdir):
     result = run_dlrun(*SMOKE, "trainer.resume=no/such/run", cwd=workdir)
     assert_failed_cleanly(result, "trainer.resume=no/such/run", "checkpoint")
     assert_no_finished_run(workdir)
+
+
+def test_unknown_monitor_is_refused_before_training(workdir):
+    result = run_dlrun(*SMOKE, "trainer.monitor=test_accuracy", cwd=workdir)
+    assert_failed_cleanly(result, "trainer.monitor=test_accuracy", "test_acc")
+    assert "epoch 1/" not in result.stdout
+    assert_no_finished_run(workdir)
+
+
+def test_drop_last_that_leaves_no_batch_is_refused(workdir):
+    result = run_dlrun(*SMOKE, "trainer.drop_last=true", "trainer.batch_size=1000", cwd=workdir)
+    assert_failed_cleanly(result, "trainer.batch_size=1000", "drop_last")

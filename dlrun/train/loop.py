@@ -44,6 +44,9 @@ class LoopOptions:
     regularizers: list[Regularizer] = field(default_factory=list)
 
 
+# The columns of metrics.csv besides `epoch`, in order.
+EPOCH_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
+
 EpochCallback = Callable[[TrainState, dict[str, float], dict[str, float]], None]
 
 
