@@ -12,14 +12,30 @@ from dataclasses import dataclass, field
 import torch
 
 
+CLASSIFICATION, REGRESSION, LANGUAGE_MODEL = "classification", "regression", "language_model"
+TASKS = (CLASSIFICATION, REGRESSION, LANGUAGE_MODEL)
+
+
 @dataclass(frozen=True)
 class DatasetMeta:
-    """What a model needs to size itself: the shape of one input and the task."""
+    """What a model needs to size itself: the task and the shape of one input.
 
-    task: str  # "classification"
-    input_shape: tuple[int, ...]  # (channels, height, width) for images, (features,) for rows
-    num_classes: int
+    classification: integer targets in [0, num_classes)
+    regression: float targets of shape (num_outputs,)
+    language_model: token ids in [0, len(vocab)), inputs and targets (batch, num_steps)
+    """
+
+    task: str
+    input_shape: tuple[int, ...]  # (channels, height, width), (features,) or (num_steps,)
+    num_classes: int = 0
     class_names: tuple[str, ...] = field(default=())
+    num_outputs: int = 1
+    feature_names: tuple[str, ...] = field(default=())
+    vocab: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task {self.task!r} is not one of {TASKS}")
 
 
 @dataclass
