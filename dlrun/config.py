@@ -22,10 +22,20 @@ class MonitorMode(str, Enum):
     max = "max"
 
 
+class Loss(str, Enum):
+    auto = "auto"  # the task's own: cross entropy, or mse for regression
+    cross_entropy = "cross_entropy"
+    mse = "mse"
+    half_mse = "half_mse"  # (y_hat - y)^2 / 2, the tutorials' squared loss
+    l1 = "l1"
+    huber = "huber"
+
+
 @dataclass
 class TrainerConfig:
     epochs: int = MISSING
-    batch_size: int = MISSING
+    # null: the whole training split in one batch (batch gradient descent); 1: stochastic.
+    batch_size: int | None = MISSING
     eval_batch_size: int = MISSING
     shuffle: bool = MISSING
     drop_last: bool = MISSING
@@ -34,9 +44,14 @@ class TrainerConfig:
     # Train or test on the first N samples of a fixed shuffle; null means all.
     max_train_samples: int | None = MISSING
     max_test_samples: int | None = MISSING
-    # Which epoch is kept as checkpoints/best.pt: the best value of this metrics.csv column.
+    loss: Loss = MISSING
+    # Which epoch is kept as checkpoints/best.pt: the best value of this metrics.csv column;
+    # auto: test_acc (classification), test_loss (regression), test_ppl (language model).
     monitor: str = MISSING
-    monitor_mode: MonitorMode = MISSING
+    # null: max for accuracies, min for the rest.
+    monitor_mode: MonitorMode | None = MISSING
+    # Record the training loss every N steps in steps.csv; 0: off.
+    log_every_n_steps: int = MISSING
     # A run folder or checkpoint to continue from; the run continues in that folder.
     resume: str | None = MISSING
     progress: bool = MISSING
@@ -49,8 +64,9 @@ class Config:
     model: Any = MISSING
     dataset: Any = MISSING
     optimizer: Any = MISSING
-    regularizer: Any = MISSING
+    regularizer: dict[str, Any] = field(default_factory=dict)
     init: Any = MISSING
+    scheduler: Any = MISSING
     trainer: TrainerConfig = MISSING
     seed: int = MISSING
     # Importable modules that register a user's own models, data sets, optimizers...

@@ -25,11 +25,12 @@ def run_name() -> str:
     parts = [choices.get("model"), choices.get("optimizer")]
     for override in hydra.overrides.task:
         key, _, value = override.lstrip("+~").partition("=")
+        value = value.strip("[]").replace(",", "+")  # regularizer=[l2,dropout] -> l2+dropout
         if key in UNNAMED_KEYS or key in ("model", "optimizer"):
             continue
         parts.append(value if "." not in key else f"{key.rsplit('.', 1)[-1]}{value}")
     name = "_".join(p for p in parts if p)
-    return re.sub(r"[^A-Za-z0-9._=-]+", "-", name)[:MAX_NAME].strip("-_") or "run"
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "-", name)[:MAX_NAME].strip("-_") or "run"
 
 
 def run_dir(fresh: str, resume: str | None) -> str:

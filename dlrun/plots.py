@@ -7,22 +7,29 @@ from pathlib import Path
 
 from dlrun.io import atomic_write
 
+TITLES = {"loss": "loss", "acc": "accuracy", "ppl": "perplexity"}
 
-def plot_curves(rows: Sequence[dict[str, float]], path: Path, title: str = "") -> None:
-    """Loss and accuracy per epoch, train and test, side by side."""
+
+def plot_curves(
+    rows: Sequence[dict[str, float]], path: Path, title: str = "", log_loss: bool = False
+) -> None:
+    """One panel per metric (loss, accuracy, perplexity...), train and test per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    names = [k.removeprefix("train_") for k in rows[0] if k.startswith("train_")]
+    names = [n for n in names if f"test_{n}" in rows[0]]
     epochs = [row["epoch"] for row in rows]
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    for split, style in (("train", "-o"), ("test", "--s")):
-        loss_ax.plot(epochs, [row[f"{split}_loss"] for row in rows], style, label=split)
-        acc_ax.plot(epochs, [row[f"{split}_acc"] for row in rows], style, label=split)
-    loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
-    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    for ax in (loss_ax, acc_ax):
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for split, style in (("train", "-o"), ("test", "--s")):
+            ax.plot(epochs, [row[f"{split}_{name}"] for row in rows], style, label=split)
+        label = TITLES.get(name, name)
+        ax.set(xlabel="epoch", ylabel=label, title=label)
+        if log_loss and name == "loss":
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend()
     if title:

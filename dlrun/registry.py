@@ -90,7 +90,7 @@ class Registry:
                 keys = ", ".join(f"{self.group}.{key}" for key in missing)
                 raise DlrunError(
                     f"The {self.group} config for '{name}' leaves out {keys}: give a value "
-                    f"in its YAML file or on the command line."
+                    f"in its YAML file or on the command line, e.g. {self.group}.{missing[0]}=..."
                 )
         return entry.builder(cfg, *args, **kwargs)
 
@@ -100,3 +100,4 @@ DATASETS = Registry("dataset")
 OPTIMIZERS = Registry("optimizer")
 INITS = Registry("init")
 REGULARIZERS = Registry("regularizer")
+SCHEDULERS = Registry("scheduler")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
 import os
 import sys
 import time
@@ -14,28 +13,120 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from dlrun.config import validate
+from dlrun.config import MonitorMode, validate
 from dlrun.data import Dataset
 from dlrun.errors import DlrunError
+from dlrun.initializers import weight_stats
 from dlrun.provenance import git_commit, versions
-from dlrun.registry import DATASETS, INITS, MODELS, OPTIMIZERS, REGULARIZERS
+from dlrun.registry import DATASETS, INITS, MODELS, OPTIMIZERS, SCHEDULERS
+from dlrun.regularizers import build_regularizers
 from dlrun.runfolder import RunFolder
+from dlrun.tasks import Task, metric_columns, task_for
 from dlrun.train.checkpoint import (
     BEST,
     LAST,
     copy_checkpoint,
     find_checkpoint,
     load_checkpoint,
+    restore_state,
     save_checkpoint,
 )
 from dlrun.train.device import resolve_device
-from dlrun.train.loop import EPOCH_METRICS, LoopOptions, TrainState, fit
-from dlrun.train.seeding import seed_everything, set_rng_state
+from dlrun.train.loop import EpochReport, LoopOptions, TrainState, fit
+from dlrun.train.seeding import seed_everything
 
 log = logging.getLogger("dlrun")
 
 # Keys that must match for a checkpoint to be continued under a new config.
 RESUME_MUST_MATCH = ("model", "dataset")
+
+
+def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
+    """Train as configured, leave the run folder in `output_dir`, return the summary."""
+    started = time.time()
+    validate(cfg)
+    import_plugins(list(cfg.plugins))
+    check_trainer(cfg)
+    trainer = cfg.trainer
+    if trainer.num_threads is not None:
+        torch.set_num_threads(trainer.num_threads)
+    seed_everything(cfg.seed)
+    device = resolve_device(trainer.device)
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+
+    checkpoint = None
+    if trainer.resume:
+        checkpoint = load_checkpoint(find_checkpoint(trainer.resume))
+        _check_resumable(checkpoint["config"], config, trainer.resume)
+
+    regularizers = build_regularizers(cfg.regularizer)
+    model_cfg = OmegaConf.create(OmegaConf.to_container(cfg.model))
+    for regularizer in regularizers:
+        regularizer.configure_model(model_cfg)
+
+    data = DATASETS.build(cfg.dataset)
+    task = task_for(data.meta, trainer.loss)
+    monitor, mode = _monitor(trainer, task)
+    train_split = data.train.head(trainer.max_train_samples, seed=cfg.seed).to(device)
+    test_split = data.test.head(trainer.max_test_samples, seed=cfg.seed).to(device)
+    batch_size = trainer.batch_size or len(train_split)
+    _check_batches(train_split, test_split, batch_size, trainer)
+
+    model = MODELS.build(model_cfg, data.meta)
+    INITS.build(cfg.init, model)
+    model.to(device)
+    optimizer = OPTIMIZERS.build(cfg.optimizer, model)
+    for regularizer in regularizers:
+        regularizer.configure_optimizer(optimizer)
+    scheduler = SCHEDULERS.build(cfg.scheduler, optimizer, trainer.epochs)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    state = TrainState(model, optimizer, generator, scheduler, regularizers)
+
+    folder = RunFolder(output_dir)
+    if checkpoint is None:
+        folder.write_init_stats(weight_stats(model))
+    else:
+        restore_state(state, checkpoint)
+        folder.restore(state.epoch)
+        log.info("Resuming after epoch %d from %s", state.epoch, trainer.resume)
+
+    _log_start(cfg, data, model, device, len(train_split), len(test_split), folder)
+    folder.write_summary(_summary(cfg, task, folder, state, device, started, "running"))
+
+    def on_epoch_end(state: TrainState, report: EpochReport) -> None:
+        value = report.metrics[monitor]
+        improved = state.best_value is None or (
+            value > state.best_value if mode is MonitorMode.max else value < state.best_value
+        )
+        if improved:
+            state.best_value, state.best_epoch = value, state.epoch
+        folder.add_epoch(report.metrics, report.timings, report.steps)
+        save_checkpoint(folder.checkpoints / LAST, state, config)
+        if improved:
+            copy_checkpoint(folder.checkpoints / LAST, folder.checkpoints / BEST)
+        folder.write_summary(_summary(cfg, task, folder, state, device, started, "running"))
+        folder.plot(_title(cfg), log_loss=task.name == "regression")
+        _log_epoch(task, report, trainer.epochs)
+        _generate(data, state, folder)
+        if state.stop_reason:
+            log.info("Stopped after epoch %d: %s", state.epoch, state.stop_reason)
+
+    options = LoopOptions(
+        epochs=trainer.epochs,
+        batch_size=batch_size,
+        eval_batch_size=trainer.eval_batch_size,
+        shuffle=trainer.shuffle,
+        drop_last=trainer.drop_last,
+        progress=trainer.progress,
+        log_every_n_steps=trainer.log_every_n_steps,
+    )
+    fit(state, train_split, test_split, task, options, on_epoch_end)
+
+    summary = _summary(cfg, task, folder, state, device, started, "completed")
+    folder.write_summary(summary)
+    folder.plot(_title(cfg), log_loss=task.name == "regression")
+    _log_end(summary, folder)
+    return summary
 
 
 def import_plugins(modules: list[str]) -> None:
@@ -55,102 +146,43 @@ def import_plugins(modules: list[str]) -> None:
 def check_trainer(cfg: DictConfig) -> None:
     trainer = cfg.trainer
     for key in ("epochs", "batch_size", "eval_batch_size"):
-        if trainer[key] < 1:
+        if trainer[key] is not None and trainer[key] < 1:
             raise DlrunError(f"trainer.{key}={trainer[key]} is out of range: it must be >= 1.")
     for key in ("max_train_samples", "max_test_samples", "num_threads"):
         if trainer[key] is not None and trainer[key] < 1:
             raise DlrunError(
                 f"trainer.{key}={trainer[key]} is out of range: use null (all) or a value >= 1."
             )
-
-
-def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
-    """Train as configured, leave the run folder in `output_dir`, return the summary."""
-    started = time.time()
-    validate(cfg)
-    import_plugins(list(cfg.plugins))
-    check_trainer(cfg)
-    trainer = cfg.trainer
-    if trainer.monitor not in EPOCH_METRICS:
+    if trainer.log_every_n_steps < 0:
         raise DlrunError(
-            f"trainer.monitor={trainer.monitor} is not a metric: use one of "
-            f"{', '.join(EPOCH_METRICS)}."
+            f"trainer.log_every_n_steps={trainer.log_every_n_steps}: use 0 (off) or >= 1."
         )
-    if trainer.num_threads is not None:
-        torch.set_num_threads(trainer.num_threads)
-    seed_everything(cfg.seed)
-    device = resolve_device(trainer.device)
-    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
 
-    checkpoint = None
-    if trainer.resume:
-        checkpoint = load_checkpoint(find_checkpoint(trainer.resume))
-        _check_resumable(checkpoint["config"], config, trainer.resume)
 
-    data = DATASETS.build(cfg.dataset)
-    train_split = data.train.head(trainer.max_train_samples, seed=cfg.seed).to(device)
-    test_split = data.test.head(trainer.max_test_samples, seed=cfg.seed).to(device)
-    model = MODELS.build(cfg.model, data.meta)
-    INITS.build(cfg.init, model)
-    model.to(device)
-    optimizer = OPTIMIZERS.build(cfg.optimizer, model)
-    regularizer = REGULARIZERS.build(cfg.regularizer)
-    state = TrainState(model, optimizer, torch.Generator().manual_seed(cfg.seed))
-    if trainer.drop_last and len(train_split) < trainer.batch_size:
+def _monitor(trainer: DictConfig, task: Task) -> tuple[str, MonitorMode]:
+    if trainer.monitor == "auto":
+        monitor, mode = task.monitor
+        return monitor, MonitorMode(mode)
+    columns = metric_columns(task)
+    if trainer.monitor not in columns:
         raise DlrunError(
-            f"trainer.drop_last=true with trainer.batch_size={trainer.batch_size} leaves no "
-            f"batch from {len(train_split)} training samples: lower the batch size or set "
-            f"trainer.drop_last=false."
+            f"trainer.monitor={trainer.monitor} is not a metric of a {task.name} run: use "
+            f"auto or one of {', '.join(columns)}."
         )
+    if trainer.monitor_mode is not None:
+        return trainer.monitor, MonitorMode(trainer.monitor_mode)
+    return trainer.monitor, MonitorMode.max if trainer.monitor.endswith("_acc") else MonitorMode.min
 
-    folder = RunFolder(output_dir)
-    if checkpoint is not None:
-        _restore(state, checkpoint)
-        folder.restore(state.epoch)
-        log.info("Resuming after epoch %d from %s", state.epoch, trainer.resume)
 
-    _log_start(cfg, data, model, device, len(train_split), len(test_split), folder)
-    summary = _summary(cfg, folder, state, device, started, status="running")
-    folder.write_summary(summary)
-    monitor, mode = trainer.monitor, trainer.monitor_mode.value
-
-    def on_epoch_end(state: TrainState, metrics: dict, timings: dict) -> None:
-        value = metrics[monitor]
-        improved = state.best_value is None or (
-            value > state.best_value if mode == "max" else value < state.best_value
+def _check_batches(train, test, batch_size: int, trainer: DictConfig) -> None:
+    if train.num_batches(batch_size, trainer.drop_last) == 0:
+        raise DlrunError(
+            f"trainer.batch_size={batch_size} gives no training batch from {len(train)} "
+            f"training samples (trainer.drop_last={trainer.drop_last}): lower the batch size "
+            f"or set trainer.drop_last=false."
         )
-        if improved:
-            state.best_value, state.best_epoch = value, state.epoch
-        folder.add_epoch(metrics, timings)
-        save_checkpoint(folder.checkpoints / LAST, state, config)
-        if improved:
-            copy_checkpoint(folder.checkpoints / LAST, folder.checkpoints / BEST)
-        folder.write_summary(_summary(cfg, folder, state, device, started, status="running"))
-        folder.plot(_title(cfg))
-        _log_epoch(metrics, timings, trainer.epochs)
-
-    options = LoopOptions(
-        epochs=trainer.epochs,
-        batch_size=trainer.batch_size,
-        eval_batch_size=trainer.eval_batch_size,
-        shuffle=trainer.shuffle,
-        drop_last=trainer.drop_last,
-        progress=trainer.progress,
-        regularizers=[regularizer],
-    )
-    fit(state, train_split, test_split, _loss_for(data), options, on_epoch_end)
-
-    summary = _summary(cfg, folder, state, device, started, status="completed")
-    folder.write_summary(summary)
-    folder.plot(_title(cfg))
-    _log_end(summary, folder)
-    return summary
-
-
-def _loss_for(data: Dataset) -> nn.Module:
-    if data.meta.task == "classification":
-        return nn.CrossEntropyLoss()
-    raise DlrunError(f"No loss is defined for task '{data.meta.task}'.")
+    if test.num_batches(trainer.eval_batch_size) == 0:
+        raise DlrunError(f"The test split ({len(test)} samples) is too small to evaluate on.")
 
 
 def _check_resumable(saved: dict, current: dict, resume: str) -> None:
@@ -163,25 +195,33 @@ def _check_resumable(saved: dict, current: dict, resume: str) -> None:
             )
 
 
-def _restore(state: TrainState, checkpoint: dict) -> None:
-    state.model.load_state_dict(checkpoint["model"])
-    state.optimizer.load_state_dict(checkpoint["optimizer"])
-    state.generator.set_state(checkpoint["generator"])
-    state.epoch = checkpoint["epoch"]
-    state.best_value = checkpoint["best_value"]
-    state.best_epoch = checkpoint["best_epoch"]
-    set_rng_state(checkpoint["rng"])
+def _generate(data: Dataset, state: TrainState, folder: RunFolder) -> None:
+    """Language models: continue each prefix, into the log and generated.txt."""
+    spec = data.generation
+    if spec is None or not spec.every or not spec.prefixes or state.epoch % spec.every:
+        return
+    vocab = data.meta.vocab
+    index = {char: i for i, char in enumerate(vocab)}
+    samples = {}
+    for prefix in spec.prefixes:
+        ids = state.model.generate([index[c] for c in prefix], spec.num_chars)
+        samples[prefix] = "".join(vocab[i] for i in ids)
+        log.info("  %r -> %r", prefix, samples[prefix])
+    folder.add_generated(state.epoch, samples)
 
 
-def _summary(cfg, folder: RunFolder, state: TrainState, device, started: float, status: str):
+def _summary(cfg, task: Task, folder: RunFolder, state, device, started: float, status: str):
+    monitor, _ = _monitor(cfg.trainer, task)
     final = folder.metrics[-1] if folder.metrics else {}
     best = next((r for r in folder.metrics if r["epoch"] == state.best_epoch), {})
     return {
         "status": status,
+        "task": task.name,
         "epochs_run": state.epoch,
         "epochs_planned": cfg.trainer.epochs,
+        "stopped_early": state.stop_reason,
         "final": final,
-        "best": {"monitor": cfg.trainer.monitor, "epoch": state.best_epoch, **best},
+        "best": {"monitor": monitor, "epoch": state.best_epoch, **best},
         "wall_seconds": round(time.time() - started, 3),
         "train_seconds": round(sum(r["train_seconds"] for r in folder.timings), 3),
         "device": str(device),
@@ -200,32 +240,39 @@ def _title(cfg: DictConfig) -> str:
 
 def _log_start(cfg, data: Dataset, model: nn.Module, device, n_train, n_test, folder) -> None:
     params = sum(p.numel() for p in model.parameters())
+    meta = data.meta
+    what = {
+        "classification": f"{meta.num_classes} classes",
+        "regression": f"{meta.num_outputs} output(s)",
+        "language_model": f"{len(meta.vocab)} characters",
+    }[meta.task]
     log.info(
-        "%s (%s params) on %s: %d train / %d test samples, input %s, %d classes; device %s",
+        "%s (%s params) on %s: %d train / %d test samples, input %s, %s; device %s",
         cfg.model.name,
         f"{params:,}",
         cfg.dataset.name,
         n_train,
         n_test,
-        "x".join(map(str, data.meta.input_shape)),
-        data.meta.num_classes,
+        "x".join(map(str, meta.input_shape)),
+        what,
         device,
     )
     log.info("Run folder: %s", folder.path)
 
 
-def _log_epoch(metrics: dict, timings: dict, epochs: int) -> None:
-    width = len(str(epochs))
+def _log_epoch(task: Task, report: EpochReport, epochs: int) -> None:
+    metrics, timings = report.metrics, report.timings
+
+    def split(name: str) -> str:
+        return " ".join(f"{m} {metrics[f'{name}_{m}']:.4f}" for m in task.metrics)
+
     log.info(
-        "epoch %*d/%d  train loss %.4f acc %.4f | test loss %.4f acc %.4f | "
-        "%.1fs + %.1fs test, %s samples/s",
-        width,
+        "epoch %*d/%d  train %s | test %s | %.1fs + %.1fs test, %s samples/s",
+        len(str(epochs)),
         metrics["epoch"],
         epochs,
-        metrics["train_loss"],
-        metrics["train_acc"],
-        metrics["test_loss"],
-        metrics["test_acc"],
+        split("train"),
+        split("test"),
         timings["train_seconds"],
         timings["test_seconds"],
         f"{timings['train_samples_per_s']:,.0f}",
@@ -236,12 +283,11 @@ def _log_end(summary: dict, folder: RunFolder) -> None:
     final, best = summary["final"], summary["best"]
     if not final:
         return
+    shown = [k for k in final if k.startswith("test_")]
     log.info(
-        "Done: final test acc %.4f (train %.4f); best %s %.4f at epoch %s; %.1fs",
-        final["test_acc"],
-        final["train_acc"],
-        best["monitor"],
-        best.get(best["monitor"], math.nan),
+        "Done after %d epochs: final %s; best epoch %s; %.1fs",
+        summary["epochs_run"],
+        ", ".join(f"{k} {final[k]:.4f}" for k in shown),
         best["epoch"],
         summary["wall_seconds"],
     )

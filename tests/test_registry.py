@@ -104,7 +104,7 @@ def test_builtin_registries_hold_the_shipped_options() -> None:
     assert {"digits", "fashion_mnist", "mnist"} <= set(DATASETS.names())
     assert {"sgd", "adam"} <= set(OPTIMIZERS.names())
     assert {"default", "xavier_uniform"} <= set(INITS.names())
-    assert {"none", "l1"} <= set(REGULARIZERS.names())
+    assert {"l1", "l2", "dropout", "grad_clip", "early_stopping"} <= set(REGULARIZERS.names())
 
 
 def test_registering_same_name_twice_is_an_error() -> None:

@@ -8,9 +8,11 @@ PIL transforms.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
+from dlrun.data.batches import batches, num_batches
 
 CLASSIFICATION, REGRESSION, LANGUAGE_MODEL = "classification", "regression", "language_model"
 TASKS = (CLASSIFICATION, REGRESSION, LANGUAGE_MODEL)
@@ -65,9 +67,20 @@ class Split:
     def to(self, device: torch.device) -> Split:
         return Split(self.inputs.to(device), self.targets.to(device), self.scale)
 
+    # Independent samples: no recurrent state is carried from one batch to the next.
+    stateful = False
+
+    def batches(self, batch_size: int, *, shuffle=False, drop_last=False, generator=None):
+        return batches(self, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator)
+
+    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
+        return num_batches(len(self), batch_size, drop_last)
+
 
 @dataclass
 class Dataset:
-    train: Split
+    train: Split  # or a SequenceSplit (data/sequences.py): both batch themselves
     test: Split
     meta: DatasetMeta
+    # Language models: what to generate after some epochs (a data/text.py Generation).
+    generation: Any = None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 
-from dlrun.data.base import Split
+if TYPE_CHECKING:
+    from dlrun.data.base import Split
 
 
 def batches(

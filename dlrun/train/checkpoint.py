@@ -17,7 +17,7 @@ import torch
 from dlrun.errors import DlrunError
 from dlrun.io import atomic_write
 from dlrun.train.loop import TrainState
-from dlrun.train.seeding import rng_state
+from dlrun.train.seeding import rng_state, set_rng_state
 
 FORMAT = "dlrun-checkpoint-v1"
 LAST, BEST = "last.pt", "best.pt"
@@ -27,15 +27,35 @@ def save_checkpoint(path: Path, state: TrainState, config: dict[str, Any]) -> No
     payload = {
         "format": FORMAT,
         "epoch": state.epoch,
+        "step": state.step,
         "model": state.model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict() if state.scheduler else None,
+        "regularizers": {r.name: r.state_dict() for r in state.regularizers},
         "generator": state.generator.get_state(),
         "rng": rng_state(),
         "best_value": state.best_value,
         "best_epoch": state.best_epoch,
+        "stop_reason": state.stop_reason,
         "config": config,
     }
     atomic_write(path, lambda handle: torch.save(payload, handle))
+
+
+def restore_state(state: TrainState, checkpoint: dict[str, Any]) -> None:
+    """Put a run back where the checkpoint left it, random-number state included."""
+    state.model.load_state_dict(checkpoint["model"])
+    state.optimizer.load_state_dict(checkpoint["optimizer"])
+    if state.scheduler is not None and checkpoint["scheduler"] is not None:
+        state.scheduler.load_state_dict(checkpoint["scheduler"])
+    for regularizer in state.regularizers:  # one added on resume starts afresh
+        if regularizer.name in checkpoint["regularizers"]:
+            regularizer.load_state_dict(checkpoint["regularizers"][regularizer.name])
+    state.generator.set_state(checkpoint["generator"])
+    state.epoch, state.step = checkpoint["epoch"], checkpoint["step"]
+    state.best_value, state.best_epoch = checkpoint["best_value"], checkpoint["best_epoch"]
+    state.stop_reason = checkpoint["stop_reason"]
+    set_rng_state(checkpoint["rng"])
 
 
 def copy_checkpoint(source: Path, target: Path) -> None:

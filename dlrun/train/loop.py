@@ -1,7 +1,8 @@
 """The loop: epochs of training, each followed by a pass over the test split.
 
-It knows models, optimizers and tensors, nothing about LeNet, Fashion-MNIST or run folders:
-what happens after an epoch (metrics, checkpoints, plots) is the `on_epoch_end` callback.
+It knows models, optimizers, tasks and batches, nothing about LeNet, Fashion-MNIST or run
+folders: what happens after an epoch (metrics, checkpoints, plots) is the `on_epoch_end`
+callback, and what a regularizer does is one of its hooks.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
-from dlrun.data.base import Split
-from dlrun.data.batches import batches, num_batches
-from dlrun.regularizers import Regularizer
+from dlrun.regularizers import Regularizer, overrides
+from dlrun.schedulers import EpochScheduler
+from dlrun.tasks import Task
 
 
 @dataclass
@@ -28,9 +30,13 @@ class TrainState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     generator: torch.Generator  # draws each epoch's shuffle
+    scheduler: EpochScheduler | None = None
+    regularizers: list[Regularizer] = field(default_factory=list)
     epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
     best_value: float | None = None
     best_epoch: int | None = None
+    stop_reason: str | None = None
 
 
 @dataclass
@@ -41,102 +47,128 @@ class LoopOptions:
     shuffle: bool
     drop_last: bool
     progress: bool = False
-    regularizers: list[Regularizer] = field(default_factory=list)
+    log_every_n_steps: int = 0  # 0: no per-step losses
 
 
-# The columns of metrics.csv besides `epoch`, in order.
-EPOCH_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
-
-EpochCallback = Callable[[TrainState, dict[str, float], dict[str, float]], None]
+@dataclass
+class EpochReport:
+    metrics: dict[str, float]  # a metrics.csv row
+    timings: dict[str, float]  # a timings.csv row
+    steps: list[dict[str, float]]  # steps.csv rows (per-step training loss)
 
 
 def fit(
     state: TrainState,
-    train: Split,
-    test: Split,
-    loss_fn: nn.Module,
+    train: Any,
+    test: Any,
+    task: Task,
     options: LoopOptions,
-    on_epoch_end: EpochCallback,
+    on_epoch_end: Callable[[TrainState, EpochReport], None],
 ) -> None:
     """Train from `state.epoch` up to `options.epochs`, calling back after every epoch."""
-    while state.epoch < options.epochs:
+    while state.epoch < options.epochs and state.stop_reason is None:
         epoch = state.epoch + 1
+        lr = state.optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
-        steps = num_batches(len(train), options.batch_size, options.drop_last)
-        with _progress(options.progress, f"epoch {epoch}/{options.epochs}", steps) as advance:
-            train_metrics = train_epoch(state, train, loss_fn, options, advance)
+        total = train.num_batches(options.batch_size, options.drop_last)
+        with _progress(options.progress, f"epoch {epoch}/{options.epochs}", total) as advance:
+            train_metrics, steps = train_epoch(state, train, task, options, advance)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        test_metrics = evaluate(state.model, test, loss_fn, options.eval_batch_size)
+        test_metrics = evaluate(state.model, test, task, options.eval_batch_size)
         test_seconds = time.perf_counter() - start
         state.epoch = epoch
-        metrics = {
-            "epoch": epoch,
-            "train_loss": train_metrics["loss"],
-            "train_acc": train_metrics["acc"],
-            "test_loss": test_metrics["loss"],
-            "test_acc": test_metrics["acc"],
-            "lr": state.optimizer.param_groups[0]["lr"],
-        }
+        metrics: dict[str, float] = {"epoch": epoch}
+        metrics.update({f"train_{k}": v for k, v in train_metrics.items() if k != "count"})
+        metrics.update({f"test_{k}": v for k, v in test_metrics.items() if k != "count"})
+        metrics["lr"] = lr
+        if state.scheduler is not None:
+            state.scheduler.step(metrics)
+        for regularizer in state.regularizers:
+            state.stop_reason = state.stop_reason or regularizer.after_epoch(
+                state.model, epoch, metrics
+            )
         timings = {
             "epoch": epoch,
             "train_seconds": train_seconds,
             "test_seconds": test_seconds,
-            "train_samples_per_s": train_metrics["samples"] / train_seconds,
+            "train_samples_per_s": train_metrics["count"] / train_seconds,
         }
-        on_epoch_end(state, metrics, timings)
+        on_epoch_end(state, EpochReport(metrics, timings, steps))
 
 
 def train_epoch(
     state: TrainState,
-    split: Split,
-    loss_fn: nn.Module,
+    split: Any,
+    task: Task,
     options: LoopOptions,
     advance: Callable[[], None],
-) -> dict[str, float]:
+) -> tuple[dict[str, float], list[dict[str, float]]]:
     model, optimizer = state.model, state.optimizer
+    penalties = [r for r in state.regularizers if overrides(r, "penalty")]
+    before_step = [r for r in state.regularizers if overrides(r, "before_step")]
     model.train()
-    device = split.targets.device
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
-    for x, y in batches(
-        split,
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    logged: list[tuple[int, torch.Tensor]] = []
+    recurrent_state = None
+    for x, y in split.batches(
         options.batch_size,
         shuffle=options.shuffle,
         drop_last=options.drop_last,
         generator=state.generator,
     ):
-        logits = model(x)
-        loss = loss_fn(logits, y)
+        if split.stateful and recurrent_state is not None:
+            recurrent_state = model.detach_state(recurrent_state)
+        output, recurrent_state = task.forward(
+            model, x, recurrent_state if split.stateful else None
+        )
+        loss = task.loss(output, y)
         objective = loss
-        for regularizer in options.regularizers:
-            penalty = regularizer.penalty(model)
-            if penalty is not None:
-                objective = objective + penalty
+        for regularizer in penalties:
+            objective = objective + regularizer.penalty(model)
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
+        for regularizer in before_step:
+            regularizer.before_step(model)
         optimizer.step()
+        state.step += 1
         # Sums stay on the device: one host sync per epoch, not one per step.
-        loss_sum += loss.detach() * len(y)
-        correct += (logits.detach().argmax(dim=1) == y).sum()
-        seen += len(y)
+        _accumulate(sums, task.batch_sums(output.detach(), y, loss))
+        count += task.count(y)
+        if options.log_every_n_steps and state.step % options.log_every_n_steps == 0:
+            logged.append((state.step, loss.detach()))
         advance()
-    return {"loss": loss_sum.item() / seen, "acc": correct.item() / seen, "samples": seen}
+    metrics = task.finalize({k: v.item() for k, v in sums.items()}, count)
+    steps = []
+    if logged:
+        values = torch.stack([loss for _, loss in logged]).tolist()
+        steps = [
+            {"step": step, "epoch": state.epoch + 1, "train_loss": value}
+            for (step, _), value in zip(logged, values, strict=True)
+        ]
+    return {**metrics, "count": count}, steps
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Split, loss_fn: nn.Module, batch_size: int) -> dict:
+def evaluate(model: nn.Module, split: Any, task: Task, batch_size: int) -> dict[str, float]:
     model.eval()
-    device = split.targets.device
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    for x, y in batches(split, batch_size):
-        logits = model(x)
-        loss_sum += loss_fn(logits, y) * len(y)
-        correct += (logits.argmax(dim=1) == y).sum()
-    n = len(split)
-    return {"loss": loss_sum.item() / n, "acc": correct.item() / n, "samples": n}
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    recurrent_state = None
+    for x, y in split.batches(batch_size):
+        output, recurrent_state = task.forward(
+            model, x, recurrent_state if split.stateful else None
+        )
+        _accumulate(sums, task.batch_sums(output, y, task.loss(output, y)))
+        count += task.count(y)
+    metrics = task.finalize({k: v.item() for k, v in sums.items()}, count)
+    return {**metrics, "count": count}
+
+
+def _accumulate(sums: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> None:
+    for name, value in batch.items():
+        sums[name] = sums[name] + value if name in sums else value
 
 
 @contextmanager

@@ -1,0 +1,51 @@
+"""A deep stack of equal hidden layers, for the vanishing/exploding-gradient study.
+
+depth hidden layers of `width` units: Linear (+BatchNorm) + activation each, then the output
+layer. The Linear layers are named `hidden1` ... `hiddenN` and `output` (norms `norm1`...,
+activations `act1`...), so per-layer diagnostics read `hidden1.weight`, ..., `output.weight`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from omegaconf import MISSING
+from torch import nn
+
+from dlrun.data import CLASSIFICATION, REGRESSION, DatasetMeta
+from dlrun.errors import DlrunError
+from dlrun.models.layers import Activation, activation, require_task
+from dlrun.registry import MODELS
+
+
+@dataclass
+class DeepMLPConfig:
+    name: str = MISSING
+    depth: int = MISSING
+    width: int = MISSING
+    activation: Activation = MISSING
+    # BatchNorm after each hidden Linear, before the activation.
+    batch_norm: bool = MISSING
+
+
+@MODELS.register("deep_mlp", schema=DeepMLPConfig)
+def deep_mlp(cfg: DeepMLPConfig, meta: DatasetMeta) -> nn.Sequential:
+    require_task("deep_mlp", meta.task, CLASSIFICATION, REGRESSION)
+    if cfg.depth < 1:
+        raise DlrunError(f"model.depth={cfg.depth} is out of range: use depth >= 1.")
+    if cfg.width < 1:
+        raise DlrunError(f"model.width={cfg.width} is out of range: use width >= 1.")
+    outputs = meta.num_classes if meta.task == CLASSIFICATION else meta.num_outputs
+
+    layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())
+    size = math.prod(meta.input_shape)
+    for i in range(1, cfg.depth + 1):
+        layers[f"hidden{i}"] = nn.Linear(size, cfg.width)
+        if cfg.batch_norm:
+            layers[f"norm{i}"] = nn.BatchNorm1d(cfg.width)
+        layers[f"act{i}"] = activation(cfg.activation)
+        size = cfg.width
+    layers["output"] = nn.Linear(size, outputs)
+    return nn.Sequential(layers)

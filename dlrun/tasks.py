@@ -1,0 +1,110 @@
+"""What is learnt from a data set: its loss, the metrics reported, how a batch runs.
+
+The data set's metadata picks the task; `trainer.loss` may pick another loss that suits it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlrun.config import Loss
+from dlrun.data import CLASSIFICATION, LANGUAGE_MODEL, REGRESSION, DatasetMeta
+from dlrun.errors import DlrunError
+
+REGRESSION_LOSSES = {
+    Loss.mse: F.mse_loss,
+    Loss.half_mse: lambda output, target: 0.5 * F.mse_loss(output, target),
+    Loss.l1: F.l1_loss,
+    Loss.huber: F.huber_loss,
+}
+
+
+class Task:
+    """Classification: cross entropy, accuracy."""
+
+    name = CLASSIFICATION
+    metrics: tuple[str, ...] = ("loss", "acc")
+    monitor = ("test_acc", "max")
+
+    def forward(self, model: nn.Module, x: torch.Tensor, state):
+        return model(x), None
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output, target)
+
+    def count(self, target: torch.Tensor) -> int:
+        return len(target)
+
+    def batch_sums(self, output, target, loss) -> dict[str, torch.Tensor]:
+        """Sums over the batch, kept on the device: read once per epoch, not per step."""
+        return {"loss": loss.detach() * len(target), "acc": (output.argmax(1) == target).sum()}
+
+    def finalize(self, sums: dict[str, float], count: int) -> dict[str, float]:
+        return {name: sums[name] / count for name in self.metrics}
+
+
+class Regression(Task):
+    name = REGRESSION
+    metrics = ("loss",)
+    monitor = ("test_loss", "min")
+
+    def __init__(self, loss: Loss) -> None:
+        self.loss_fn = REGRESSION_LOSSES[loss]
+
+    def loss(self, output, target):
+        return self.loss_fn(output, target)
+
+    def batch_sums(self, output, target, loss):
+        return {"loss": loss.detach() * len(target)}
+
+
+class LanguageModel(Task):
+    """Next-token cross entropy and perplexity = exp(mean cross entropy)."""
+
+    name = LANGUAGE_MODEL
+    metrics = ("loss", "ppl")
+    monitor = ("test_ppl", "min")
+
+    def forward(self, model, x, state):
+        return model(x, state)
+
+    def loss(self, output, target):
+        return F.cross_entropy(output.reshape(-1, output.shape[-1]), target.reshape(-1))
+
+    def count(self, target):
+        return target.numel()
+
+    def batch_sums(self, output, target, loss):
+        return {"loss": loss.detach() * target.numel()}
+
+    def finalize(self, sums, count):
+        loss = sums["loss"] / count
+        return {"loss": loss, "ppl": math.exp(min(loss, 700.0))}
+
+
+def task_for(meta: DatasetMeta, loss: Loss) -> Task:
+    allowed = {
+        CLASSIFICATION: (Loss.auto, Loss.cross_entropy),
+        REGRESSION: (Loss.auto, *REGRESSION_LOSSES),
+        LANGUAGE_MODEL: (Loss.auto, Loss.cross_entropy),
+    }[meta.task]
+    if loss not in allowed:
+        names = ", ".join(option.value for option in allowed)
+        raise DlrunError(
+            f"trainer.loss={loss.value} does not suit a {meta.task} data set: use {names}."
+        )
+    if meta.task == CLASSIFICATION:
+        return Task()
+    if meta.task == REGRESSION:
+        return Regression(Loss.mse if loss is Loss.auto else loss)
+    return LanguageModel()
+
+
+def metric_columns(task: Task) -> tuple[str, ...]:
+    """The columns of metrics.csv besides `epoch`, in order."""
+    splits = tuple(f"{split}_{name}" for split in ("train", "test") for name in task.metrics)
+    return (*splits, "lr")
