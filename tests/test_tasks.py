@@ -1,0 +1,65 @@
+"""Tasks pick the loss and metrics; a wrong loss for a task is refused."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dlrun.config import Loss
+from dlrun.data import DatasetMeta
+from dlrun.errors import DlrunError
+from dlrun.tasks import metric_columns, task_for
+
+CLASSES = DatasetMeta(task="classification", input_shape=(4,), num_classes=3)
+REGRESSION = DatasetMeta(task="regression", input_shape=(4,))
+TEXT = DatasetMeta(task="language_model", input_shape=(5,), vocab=("a", "b", "c"))
+
+
+def test_classification_metrics_are_loss_and_accuracy():
+    task = task_for(CLASSES, Loss.auto)
+    output = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]])
+    target = torch.tensor([0, 1, 0])
+    loss = task.loss(output, target)
+    sums = {k: v.item() for k, v in task.batch_sums(output, target, loss).items()}
+    metrics = task.finalize(sums, task.count(target))
+    assert metrics["acc"] == pytest.approx(2 / 3)
+    assert metrics["loss"] == pytest.approx(F.cross_entropy(output, target).item())
+    assert metric_columns(task) == ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
+    assert task.monitor == ("test_acc", "max")
+
+
+@pytest.mark.parametrize(
+    ("loss", "reference"),
+    [
+        (Loss.auto, lambda o, t: F.mse_loss(o, t)),
+        (Loss.half_mse, lambda o, t: ((o - t) ** 2 / 2).mean()),
+        (Loss.l1, lambda o, t: (o - t).abs().mean()),
+        (Loss.huber, lambda o, t: F.huber_loss(o, t)),
+    ],
+)
+def test_regression_losses(loss, reference):
+    task = task_for(REGRESSION, loss)
+    output, target = torch.tensor([[1.0], [3.0]]), torch.tensor([[0.0], [0.5]])
+    torch.testing.assert_close(task.loss(output, target), reference(output, target))
+    assert metric_columns(task) == ("train_loss", "test_loss", "lr")
+
+
+def test_language_model_reports_perplexity():
+    task = task_for(TEXT, Loss.auto)
+    logits = torch.zeros(2, 5, 3)  # uniform over 3 characters
+    target = torch.zeros(2, 5, dtype=torch.long)
+    loss = task.loss(logits, target)
+    sums = {k: v.item() for k, v in task.batch_sums(logits, target, loss).items()}
+    metrics = task.finalize(sums, task.count(target))
+    assert task.count(target) == 10
+    assert metrics["loss"] == pytest.approx(math.log(3))
+    assert metrics["ppl"] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize(("meta", "loss"), [(CLASSES, Loss.mse), (REGRESSION, Loss.cross_entropy)])
+def test_a_loss_that_does_not_suit_the_task_is_refused(meta, loss):
+    with pytest.raises(DlrunError, match=f"trainer.loss={loss.value}"):
+        task_for(meta, loss)
