@@ -362,11 +362,6 @@ def test_l1_penalty_is_strength_times_sum_abs_weights() -> None:
     assert model[1].bias.grad is None
 
 
-def test_no_regularizer_adds_nothing() -> None:
-    regularizer = REGULARIZERS.build({"name": "none"})
-    assert regularizer.penalty(nn.Linear(3, 2)) is None
-
-
 def test_l1_negative_strength_is_rejected() -> None:
     with pytest.raises(DlrunError, match="strength"):
         REGULARIZERS.build({"name": "l1", "strength": -1.0})

@@ -87,7 +87,9 @@ def test_random_batches_are_shuffled_windows_covering_the_corpus_once():
     offset = int(starts.min())
     assert 0 <= offset < 10 and all((s - offset) % 10 == 0 for s in starts.tolist())
     for x, y in batches:
-        assert torch.equal(y, x + 1) and torch.equal(x[:, 1:] - x[:, :-1], torch.ones_like(x[:, 1:]))
+        assert torch.equal(y, x + 1) and torch.equal(
+            x[:, 1:] - x[:, :-1], torch.ones_like(x[:, 1:])
+        )
     assert not split.stateful and SequenceSplit(torch.arange(9), 2, "consecutive").stateful
 
 

@@ -63,6 +63,9 @@ class ScratchLSTM(nn.Module):
     tutorial's (inputs, outputs) layout, as they multiply from the right: X @ W_xi.
     """
 
+    # The matrices are (inputs, outputs), as X @ W reads; inits take fan_in from dim 0.
+    init_weights_transposed = True
+
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
         self.input_size, self.hidden_size = input_size, hidden_size

@@ -1,0 +1,80 @@
+"""Every option of every group composes with trainer=smoke through the real command.
+
+Each group is one multirun (one process, one job per option), which keeps this fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_dlrun
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml"))
+
+
+def sweep(workdir: Path, *args: str) -> list[dict]:
+    result = run_dlrun("-m", *args, cwd=workdir, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summaries = sorted((workdir / "outputs" / "multirun").glob("*/*/*/summary.json"))
+    return [json.loads(path.read_text()) for path in summaries]
+
+
+SMOKE = ("trainer=smoke", "trainer.epochs=1")
+
+
+@pytest.mark.parametrize(
+    ("group", "context"),
+    [
+        ("optimizer", ("dataset=digits", "model=mlp")),
+        ("init", ("dataset=digits", "model=mlp")),
+        ("scheduler", ("dataset=digits", "model=mlp", "trainer.epochs=2")),
+        ("model", None),
+        ("dataset", None),
+    ],
+)
+def test_every_option_of_a_group_runs(workdir, group, context):
+    if group == "model":
+        jobs = [
+            ("model=lenet,mlp,softmax_regression,deep_mlp", "dataset=digits"),
+            ("model=linear_regression,poly_regression,deep_mlp", "dataset=polynomial"),
+            ("model=char_rnn", "dataset=text", "model.cell=rnn,gru,lstm,lstm_scratch"),
+        ]
+        expected = 4 + 3 + 4
+    elif group == "dataset":
+        csv = workdir / "table.csv"
+        csv.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
+        jobs = [
+            ("dataset=digits,wine", "model=mlp"),
+            ("dataset=synthetic_linreg,cubic,polynomial", "model=linear_regression"),
+            ("dataset=csv", f"dataset.path={csv}", "model=mlp"),
+            ("dataset=text", "model=char_rnn", "model.hidden_size=16"),
+        ]
+        covered = {"digits", "wine", "synthetic_linreg", "cubic", "polynomial", "csv", "text"}
+        assert covered | {"fashion_mnist", "mnist"} == set(options("dataset")), "add new ones"
+        expected = 7
+    else:
+        jobs = [(f"{group}={','.join(options(group))}", *context)]
+        expected = len(options(group))
+    summaries = []
+    for job in jobs:
+        summaries = sweep(workdir, *job, *SMOKE)
+    assert len(summaries) == expected
+    assert all(s["status"] == "completed" for s in summaries)
+
+
+def test_all_regularizers_together(workdir):
+    (summary,) = sweep(
+        workdir,
+        "regularizer=[l1,l2,dropout,grad_clip,early_stopping]",
+        "model=mlp",
+        "model.hidden=[32,16]",
+        "dataset=digits",
+        "trainer=smoke",
+    )
+    assert summary["status"] == "completed"
