@@ -22,6 +22,11 @@ class MonitorMode(str, Enum):
     max = "max"
 
 
+class DataPath(str, Enum):
+    tensor = "tensor"  # whole splits on the device, batches by indexing
+    dataloader = "dataloader"  # torch DataLoader over CPU tensors, batches moved one by one
+
+
 class Loss(str, Enum):
     auto = "auto"  # the task's own: cross entropy, or mse for regression
     cross_entropy = "cross_entropy"
@@ -39,6 +44,10 @@ class TrainerConfig:
     eval_batch_size: int = MISSING
     shuffle: bool = MISSING
     drop_last: bool = MISSING
+    data_path: DataPath = MISSING
+    # DataLoader path only: worker processes and pinned host memory for faster copies.
+    num_workers: int = MISSING
+    pin_memory: bool = MISSING
     # auto | cpu | cuda | cuda:N | mps
     device: str = MISSING
     # Train or test on the first N samples of a fixed shuffle; null means all.

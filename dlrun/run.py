@@ -13,8 +13,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from dlrun.config import MonitorMode, validate
-from dlrun.data import Dataset
+from dlrun.config import DataPath, MonitorMode, validate
+from dlrun.data import Dataset, Split
+from dlrun.data.loader import LoaderSplit
 from dlrun.errors import DlrunError
 from dlrun.initializers import weight_stats
 from dlrun.provenance import git_commit, versions
@@ -67,8 +68,8 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     data = DATASETS.build(cfg.dataset)
     task = task_for(data.meta, trainer.loss)
     monitor, mode = _monitor(trainer, task)
-    train_split = data.train.head(trainer.max_train_samples, seed=cfg.seed).to(device)
-    test_split = data.test.head(trainer.max_test_samples, seed=cfg.seed).to(device)
+    train_split = _place(data.train.head(trainer.max_train_samples, seed=cfg.seed), trainer, device)
+    test_split = _place(data.test.head(trainer.max_test_samples, seed=cfg.seed), trainer, device)
     batch_size = trainer.batch_size or len(train_split)
     _check_batches(train_split, test_split, batch_size, trainer)
 
@@ -148,6 +149,8 @@ def check_trainer(cfg: DictConfig) -> None:
     for key in ("epochs", "batch_size", "eval_batch_size"):
         if trainer[key] is not None and trainer[key] < 1:
             raise DlrunError(f"trainer.{key}={trainer[key]} is out of range: it must be >= 1.")
+    if trainer.num_workers < 0:
+        raise DlrunError(f"trainer.num_workers={trainer.num_workers}: use 0 or more.")
     for key in ("max_train_samples", "max_test_samples", "num_threads"):
         if trainer[key] is not None and trainer[key] < 1:
             raise DlrunError(
@@ -172,6 +175,18 @@ def _monitor(trainer: DictConfig, task: Task) -> tuple[str, MonitorMode]:
     if trainer.monitor_mode is not None:
         return trainer.monitor, MonitorMode(trainer.monitor_mode)
     return trainer.monitor, MonitorMode.max if trainer.monitor.endswith("_acc") else MonitorMode.min
+
+
+def _place(split, trainer: DictConfig, device: torch.device):
+    """On the device whole (tensor path), or batch by batch through a DataLoader."""
+    if trainer.data_path is DataPath.tensor:
+        return split.to(device)
+    if not isinstance(split, Split):
+        raise DlrunError(
+            "trainer.data_path=dataloader works for data sets of independent samples; "
+            "text is read as sequences: use trainer.data_path=tensor."
+        )
+    return LoaderSplit(split, device, trainer.num_workers, trainer.pin_memory)
 
 
 def _check_batches(train, test, batch_size: int, trainer: DictConfig) -> None:

@@ -110,3 +110,32 @@ def test_multirun_gives_one_folder_per_job(workdir):
     for job in jobs:
         assert json.loads((job / "summary.json").read_text())["status"] == "completed"
         assert len(pd.read_csv(job / "metrics.csv")) == 2
+
+
+def test_char_lstm_learns_a_tiny_repeated_corpus(workdir):
+    corpus = workdir / "tiny.txt"
+    corpus.write_text("the cat sat on the mat. " * 200, encoding="utf-8")
+    result = run_dlrun(
+        "dataset=text",
+        f"dataset.path={corpus}",
+        'dataset.prefixes=["the "]',
+        "model=char_rnn",
+        "model.hidden_size=32",
+        "optimizer=adam",
+        "optimizer.lr=0.02",
+        "regularizer=[grad_clip]",
+        "trainer=smoke",
+        "trainer.max_train_samples=null",
+        "trainer.batch_size=16",
+        "trainer.epochs=5",
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr
+    (folder,) = run_folders(workdir)
+    metrics = pd.read_csv(folder / "metrics.csv")
+    vocab_size = len(set("the cat sat on the mat. "))  # 11 characters
+    assert metrics["test_ppl"].iloc[0] > 3
+    assert metrics["test_ppl"].iloc[-1] < vocab_size / 4
+    generated = (folder / "generated.txt").read_text()
+    assert generated.count("epoch ") == 5 and "'the ' -> " in generated
+    assert "'the ' -> " in result.stdout
