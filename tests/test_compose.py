@@ -40,12 +40,16 @@ SMOKE = ("trainer=smoke", "trainer.epochs=1")
 )
 def test_every_option_of_a_group_runs(workdir, group, context):
     if group == "model":
+        image = "lenet,mlp,phone_mlp,phone_mlp_deep,softmax_regression,deep_mlp"
+        regression = "linear_regression,poly_regression,deep_mlp"
         jobs = [
-            ("model=lenet,mlp,softmax_regression,deep_mlp", "dataset=digits"),
-            ("model=linear_regression,poly_regression,deep_mlp", "dataset=polynomial"),
+            (f"model={image}", "dataset=digits"),
+            (f"model={regression}", "dataset=polynomial"),
             ("model=char_rnn", "dataset=text", "model.cell=rnn,gru,lstm,lstm_scratch"),
         ]
-        expected = 4 + 3 + 4
+        covered = {*image.split(","), *regression.split(","), "char_rnn"}
+        assert covered == set(options("model")), "add new models here"
+        expected = 6 + 3 + 4
     elif group == "dataset":
         csv = workdir / "table.csv"
         csv.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
