@@ -38,3 +38,18 @@ def workdir(tmp_path: Path) -> Path:
     path = tmp_path / "work"
     path.mkdir()
     return path
+
+
+def compose(*overrides: str):
+    """The config that `dlrun OVERRIDES` would run, composed in this process."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    import dlrun.builtins  # noqa: F401  (registers the built-in options and schemas)
+    from dlrun.config import register_configs
+    from dlrun.naming import register_resolvers
+
+    register_configs()
+    register_resolvers()
+    with initialize_config_module("dlrun.conf", version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))

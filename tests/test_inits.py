@@ -6,16 +6,14 @@ import math
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
+from conftest import compose
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from torch import nn
 
 import dlrun.builtins  # noqa: F401  (registers the built-in options)
-from dlrun.config import register_configs
 from dlrun.errors import DlrunError
 from dlrun.initializers import weight_stats
-from dlrun.naming import register_resolvers
 from dlrun.registry import INITS
 
 NAMES = [
@@ -34,10 +32,7 @@ FAN_IN, FAN_OUT = 300, 400  # weight 400x300
 
 
 def compose_init(*overrides: str) -> dict:
-    register_configs()
-    register_resolvers()
-    with initialize_config_module("dlrun.conf", version_base="1.3"):
-        cfg = compose("config", overrides=[*overrides, "dataset=digits"])
+    cfg = compose(*overrides, "dataset=digits")
     return OmegaConf.to_container(cfg.init, resolve=True)
 
 

@@ -7,15 +7,13 @@ import inspect
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
+from conftest import compose
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from torch import nn
 
 import dlrun.builtins  # noqa: F401  (registers the built-in options)
-from dlrun.config import register_configs
 from dlrun.errors import DlrunError
-from dlrun.naming import register_resolvers
 from dlrun.optim import set_weight_decay
 from dlrun.registry import OPTIMIZERS
 
@@ -32,10 +30,7 @@ TORCH_CLASS = {
 
 
 def compose_optimizer(*overrides: str) -> dict:
-    register_configs()
-    register_resolvers()
-    with initialize_config_module("dlrun.conf", version_base="1.3"):
-        cfg = compose("config", overrides=[*overrides, "dataset=digits"])
+    cfg = compose(*overrides, "dataset=digits")
     return OmegaConf.to_container(cfg.optimizer, resolve=True)
 
 

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
+from conftest import compose
 from torch import nn
 from torch.optim import lr_scheduler
 
 import dlrun.builtins  # noqa: F401  (registers the built-in options)
-from dlrun.config import register_configs
 from dlrun.errors import DlrunError
-from dlrun.naming import register_resolvers
 from dlrun.registry import SCHEDULERS
 
 EPOCHS = 12
 
 
 def compose_scheduler(name: str, *overrides: str):
-    register_configs()
-    register_resolvers()
-    with initialize_config_module("dlrun.conf", version_base="1.3"):
-        return compose("config", overrides=[f"scheduler={name}", *overrides]).scheduler
+    return compose(f"scheduler={name}", *overrides).scheduler
 
 
 def lrs(step, optimizer, losses) -> list[float]:
