@@ -1,39 +1,63 @@
 """The `dlrun` command: Hydra composes the config, `run` does the work.
 
 User errors (DlrunError) print as one paragraph and exit with status 2; Hydra reports
-config errors (unknown option, misspelt key, wrong type) itself, with status 1.
+config errors (unknown option, misspelt key, wrong type) itself, with status 1. In a sweep
+a failed job is recorded in its summary.json and the sweep goes on; the command then exits
+with status 1.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.markup import escape
 
 import dlrun.builtins  # noqa: F401  (registers models, data sets, optimizers... and schemas)
+from dlrun import sweep
 from dlrun.config import register_configs
 from dlrun.errors import DlrunError
 from dlrun.naming import register_resolvers
 from dlrun.run import run
+from dlrun.runfolder import RunFolder
 
 EXIT_USER_ERROR = 2
+EXIT_SWEEP_FAILED = 1
+
+log = logging.getLogger("dlrun")
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dlrun.conf", config_name="config")
-def _train(cfg: DictConfig) -> dict:
+def _train(cfg: DictConfig) -> dict | None:
+    hydra_cfg = HydraConfig.get()
+    output_dir = hydra_cfg.runtime.output_dir
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        return run(cfg, HydraConfig.get().runtime.output_dir)
+        return run(cfg, output_dir)
     except DlrunError as err:
         report(err)
-        raise SystemExit(EXIT_USER_ERROR) from None
+        if not in_sweep:
+            raise SystemExit(EXIT_USER_ERROR) from None
+        RunFolder(output_dir).mark_failed(str(err))
+    except Exception as err:
+        if not in_sweep:
+            raise
+        log.exception("Job failed")  # the traceback goes to this job's train.log
+        RunFolder(output_dir).mark_failed(f"{type(err).__name__}: {err}")
+    return None
 
 
 def main() -> None:
     register_resolvers()
     register_configs()
     _train()
+    if sweep.last_failed_jobs:
+        sys.exit(EXIT_SWEEP_FAILED)
 
 
 def report(err: DlrunError) -> None:

@@ -15,6 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from dlrun.errors import DlrunError
+from dlrun.sweep import ReportConfig
 
 
 class MonitorMode(str, Enum):
@@ -80,6 +81,10 @@ class Config:
     seed: int = MISSING
     # Importable modules that register a user's own models, data sets, optimizers...
     plugins: list[str] = field(default_factory=list)
+    # A tutorial's figures for this setup (see reference.py); set by experiment presets.
+    reference: Any = None
+    # What a sweep's comparison plot shows.
+    report: ReportConfig = MISSING
 
 
 def register_configs() -> None:

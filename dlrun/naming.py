@@ -26,7 +26,7 @@ def run_name() -> str:
     for override in hydra.overrides.task:
         key, _, value = override.lstrip("+~").partition("=")
         value = value.strip("[]").replace(",", "+")  # regularizer=[l2,dropout] -> l2+dropout
-        if key in UNNAMED_KEYS or key in ("model", "optimizer"):
+        if key in UNNAMED_KEYS or key in ("model", "optimizer") or key.startswith("report."):
             continue
         parts.append(value if "." not in key else f"{key.rsplit('.', 1)[-1]}{value}")
     name = "_".join(p for p in parts if p)

@@ -19,6 +19,7 @@ from dlrun.data.loader import LoaderSplit
 from dlrun.errors import DlrunError
 from dlrun.initializers import weight_stats
 from dlrun.provenance import git_commit, versions
+from dlrun.reference import compare, render
 from dlrun.registry import DATASETS, INITS, MODELS, OPTIMIZERS, SCHEDULERS
 from dlrun.regularizers import build_regularizers
 from dlrun.runfolder import RunFolder
@@ -40,6 +41,7 @@ log = logging.getLogger("dlrun")
 
 # Keys that must match for a checkpoint to be continued under a new config.
 RESUME_MUST_MATCH = ("model", "dataset")
+MAX_LISTED_WEIGHTS = 32
 
 
 def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
@@ -92,6 +94,7 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
         log.info("Resuming after epoch %d from %s", state.epoch, trainer.resume)
 
     _log_start(cfg, data, model, device, len(train_split), len(test_split), folder)
+    log.info("Batch shapes: %s", _shapes(model, task, test_split))
     folder.write_summary(_summary(cfg, task, folder, state, device, started, "running"))
 
     def on_epoch_end(state: TrainState, report: EpochReport) -> None:
@@ -124,8 +127,12 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     fit(state, train_split, test_split, task, options, on_epoch_end)
 
     summary = _summary(cfg, task, folder, state, device, started, "completed")
+    summary["extras"] = extras(state.model)
+    summary["reference"] = compare(cfg.reference, cfg, folder.metrics, summary["extras"])
     folder.write_summary(summary)
-    folder.plot(_title(cfg), log_loss=task.name == "regression")
+    if summary["reference"] and summary["reference"]["figures"]:
+        log.info("%s", render(summary["reference"]))
+    folder.plot(_title(cfg), log_loss=task.name == "regression", final=True)
     _log_end(summary, folder)
     return summary
 
@@ -208,6 +215,30 @@ def _check_resumable(saved: dict, current: dict, resume: str) -> None:
                 f"({saved.get(key)}) than this run ({current.get(key)}). Resume with the "
                 f"same {key} settings, or start a new run without trainer.resume."
             )
+
+
+@torch.no_grad()
+def _shapes(model: nn.Module, task: Task, split) -> str:
+    """What one batch looks like going in and coming out, e.g. (N, 784) -> (N, 10)."""
+    x, _ = next(iter(split.batches(2)))
+    was_training = model.training
+    model.eval()
+    output, _ = task.forward(model, x, None)
+    model.train(was_training)
+
+    def shape(t: torch.Tensor) -> str:
+        return "(" + ", ".join(["N", *map(str, t.shape[1:])]) + ")"
+
+    return f"input {shape(x)} -> output {shape(output)}"
+
+
+def extras(model: nn.Module) -> dict[str, float]:
+    """Figures of the trained model that tutorials quote, e.g. ||w|| in weight decay."""
+    weights = torch.cat([p.detach().flatten() for p in model.parameters() if p.ndim >= 2])
+    figures = {"weight_norm": torch.linalg.vector_norm(weights).item()}
+    if len(weights) <= MAX_LISTED_WEIGHTS:  # small linear models: the weights themselves
+        figures["weights"] = [round(w, 4) for w in weights.tolist()]
+    return figures
 
 
 def _generate(data: Dataset, state: TrainState, folder: RunFolder) -> None:

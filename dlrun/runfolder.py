@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import time
 from pathlib import Path
 from typing import Any
 
 from dlrun.io import atomic_write_json, atomic_write_text
 from dlrun.plots import plot_curves
+
+# Drawing takes a few tenths of a second: runs of many short epochs redraw less often.
+PLOT_EVERY_SECONDS = 10.0
 
 
 class RunFolder:
@@ -36,6 +41,7 @@ class RunFolder:
         self.timings: list[dict[str, Any]] = []
         self.steps: list[dict[str, Any]] = []
         self.generated: list[str] = []
+        self._plotted = -PLOT_EVERY_SECONDS
 
     def restore(self, epochs: int) -> None:
         """On resume: keep the rows of the epochs the checkpoint has, drop any later ones."""
@@ -69,9 +75,20 @@ class RunFolder:
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.summary_json, summary)
 
-    def plot(self, title: str, log_loss: bool = False) -> None:
-        if self.metrics:
-            plot_curves(self.metrics, self.curves_png, title, log_loss)
+    def mark_failed(self, error: str) -> None:
+        """Record a failed job, keeping whatever the summary already said."""
+        summary = {}
+        if self.summary_json.is_file():
+            summary = json.loads(self.summary_json.read_text(encoding="utf-8"))
+        atomic_write_json(self.summary_json, {**summary, "status": "failed", "error": error})
+
+    def plot(self, title: str, log_loss: bool = False, final: bool = False) -> None:
+        """Redraw curves.png: at the end, and during training at most every PLOT_EVERY s."""
+        now = time.monotonic()
+        if not self.metrics or (not final and now - self._plotted < PLOT_EVERY_SECONDS):
+            return
+        plot_curves(self.metrics, self.curves_png, title, log_loss)
+        self._plotted = now
 
 
 def _block_epoch(block: str) -> int:

@@ -53,3 +53,43 @@ def compose(*overrides: str):
     register_resolvers()
     with initialize_config_module("dlrun.conf", version_base="1.3"):
         return hydra_compose("config", overrides=list(overrides))
+
+
+def write_fake_fashion_mnist(root: Path, n_train: int = 600, n_test: int = 200) -> Path:
+    """Small random IDX files in torchvision's layout, for runs that need no download."""
+    import struct
+
+    import numpy as np
+
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            header = struct.pack(">I", 0x800 | array.ndim)
+            header += b"".join(struct.pack(">I", size) for size in array.shape)
+            (raw / f"{prefix}-{kind}-ubyte").write_bytes(header + array.tobytes())
+    return root
+
+
+PHONE_COLUMNS = [
+    *("battery_power", "blue", "clock_speed", "dual_sim", "fc", "four_g", "int_memory"),
+    *("m_dep", "mobile_wt", "n_cores", "pc", "px_height", "px_width", "ram", "sc_h", "sc_w"),
+    *("talk_time", "three_g", "touch_screen", "wifi"),
+]
+
+
+def write_fake_phone_csv(path: Path, rows: int = 200) -> Path:
+    """A CSV with the Kaggle phone data's columns; price_range follows ram, as in the real one."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    table = {name: rng.integers(0, 2000, size=rows) for name in PHONE_COLUMNS}
+    table["price_range"] = np.digitize(table["ram"], [500, 1000, 1500])
+    lines = [",".join([*PHONE_COLUMNS, "price_range"])]
+    for i in range(rows):
+        lines.append(",".join(str(table[c][i]) for c in [*PHONE_COLUMNS, "price_range"]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
