@@ -219,12 +219,16 @@ def _check_resumable(saved: dict, current: dict, resume: str) -> None:
 
 @torch.no_grad()
 def _shapes(model: nn.Module, task: Task, split) -> str:
-    """What one batch looks like going in and coming out, e.g. (N, 784) -> (N, 10)."""
-    x, _ = next(iter(split.batches(2)))
+    """What one batch looks like going in and coming out, e.g. (N, 784) -> (N, 10).
+
+    Also checks that the output can be scored: a mismatch would train on nonsense.
+    """
+    x, y = next(iter(split.batches(2)))
     was_training = model.training
     model.eval()
     output, _ = task.forward(model, x, None)
     model.train(was_training)
+    task.check_shapes(output, y)
 
     def shape(t: torch.Tensor) -> str:
         return "(" + ", ".join(["N", *map(str, t.shape[1:])]) + ")"

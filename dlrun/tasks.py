@@ -39,6 +39,14 @@ class Task:
     def count(self, target: torch.Tensor) -> int:
         return len(target)
 
+    def check_shapes(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        """Fail before training when the model's output cannot be scored against targets."""
+        if output.ndim != 2 or output.shape[0] != target.shape[0] or output.shape[1] < 2:
+            raise DlrunError(
+                f"The model gives outputs of shape {tuple(output.shape)} for targets of "
+                f"shape {tuple(target.shape)}: classification needs (N, classes)."
+            )
+
     def batch_sums(self, output, target, loss) -> dict[str, torch.Tensor]:
         """Sums over the batch, kept on the device: read once per epoch, not per step."""
         return {"loss": loss.detach() * len(target), "acc": (output.argmax(1) == target).sum()}
@@ -61,6 +69,13 @@ class Regression(Task):
     def batch_sums(self, output, target, loss):
         return {"loss": loss.detach() * len(target)}
 
+    def check_shapes(self, output, target):
+        if output.shape != target.shape:
+            raise DlrunError(
+                f"The model gives outputs of shape {tuple(output.shape)} for targets of "
+                f"shape {tuple(target.shape)}: regression needs the two to match."
+            )
+
 
 class LanguageModel(Task):
     """Next-token cross entropy and perplexity = exp(mean cross entropy)."""
@@ -77,6 +92,13 @@ class LanguageModel(Task):
 
     def count(self, target):
         return target.numel()
+
+    def check_shapes(self, output, target):
+        if output.ndim != 3 or output.shape[:2] != target.shape:
+            raise DlrunError(
+                f"The model gives outputs of shape {tuple(output.shape)} for targets of "
+                f"shape {tuple(target.shape)}: a language model needs (N, steps, vocabulary)."
+            )
 
     def batch_sums(self, output, target, loss):
         return {"loss": loss.detach() * target.numel()}

@@ -6,6 +6,7 @@ Each group is one multirun (one process, one job per option), which keeps this f
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ SMOKE = ("trainer=smoke", "trainer.epochs=1")
 def test_every_option_of_a_group_runs(workdir, group, context):
     if group == "model":
         image = "lenet,mlp,phone_mlp,phone_mlp_deep,softmax_regression,deep_mlp"
-        regression = "linear_regression,poly_regression,deep_mlp"
+        regression = "linear_regression,poly_regression,deep_mlp,mlp"
         jobs = [
             (f"model={image}", "dataset=digits"),
             (f"model={regression}", "dataset=polynomial"),
@@ -49,7 +50,7 @@ def test_every_option_of_a_group_runs(workdir, group, context):
         ]
         covered = {*image.split(","), *regression.split(","), "char_rnn"}
         assert covered == set(options("model")), "add new models here"
-        expected = 6 + 3 + 4
+        expected = 6 + 4 + 4
     elif group == "dataset":
         csv = workdir / "table.csv"
         csv.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
@@ -70,6 +71,7 @@ def test_every_option_of_a_group_runs(workdir, group, context):
         summaries = sweep(workdir, *job, *SMOKE)
     assert len(summaries) == expected
     assert all(s["status"] == "completed" for s in summaries)
+    assert all(math.isfinite(s["final"]["train_loss"]) for s in summaries)
 
 
 def test_all_regularizers_together(workdir):

@@ -82,6 +82,8 @@ def test_optimizers_sweep_compares_per_step_losses(workdir):
     for job in jobs:
         steps = pd.read_csv(job / "steps.csv")
         assert len(steps) == 1500 // 20  # all 1500 points of the cubic, batch 20
+        losses = steps["train_loss"]
+        assert losses.notna().all() and losses.tail(10).mean() < losses.head(10).mean(), job
     (sweep,) = (workdir / "outputs" / "multirun").glob("*/*")
     assert (sweep / "comparison.png").is_file()
     assert len(run_folders(workdir)) == 0

@@ -63,3 +63,17 @@ def test_language_model_reports_perplexity():
 def test_a_loss_that_does_not_suit_the_task_is_refused(meta, loss):
     with pytest.raises(DlrunError, match=f"trainer.loss={loss.value}"):
         task_for(meta, loss)
+
+
+@pytest.mark.parametrize(
+    ("meta", "output", "target"),
+    [
+        (CLASSES, torch.zeros(4, 0), torch.zeros(4, dtype=torch.long)),
+        (REGRESSION, torch.zeros(4, 0), torch.zeros(4, 1)),
+        (REGRESSION, torch.zeros(4, 2), torch.zeros(4, 1)),
+        (TEXT, torch.zeros(4, 3), torch.zeros(4, 5, dtype=torch.long)),
+    ],
+)
+def test_outputs_that_cannot_be_scored_are_refused(meta, output, target):
+    with pytest.raises(DlrunError, match="outputs of shape"):
+        task_for(meta, Loss.auto).check_shapes(output, target)

@@ -39,6 +39,15 @@ class DatasetMeta:
         if self.task not in TASKS:
             raise ValueError(f"task {self.task!r} is not one of {TASKS}")
 
+    @property
+    def outputs(self) -> int:
+        """Values a model predicts per sample (or per step): classes, targets or characters."""
+        if self.task == CLASSIFICATION:
+            return self.num_classes
+        if self.task == REGRESSION:
+            return self.num_outputs
+        return len(self.vocab)
+
 
 @dataclass
 class Split:

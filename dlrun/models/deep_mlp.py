@@ -37,7 +37,7 @@ def deep_mlp(cfg: DeepMLPConfig, meta: DatasetMeta) -> nn.Sequential:
         raise DlrunError(f"model.depth={cfg.depth} is out of range: use depth >= 1.")
     if cfg.width < 1:
         raise DlrunError(f"model.width={cfg.width} is out of range: use width >= 1.")
-    outputs = meta.num_classes if meta.task == CLASSIFICATION else meta.num_outputs
+    outputs = meta.outputs
 
     layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())
     size = math.prod(meta.input_shape)

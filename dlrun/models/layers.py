@@ -44,7 +44,7 @@ def pool(kind: Pool, size: int = 2) -> nn.Module:
 # Which models fit each task, for the error a model gives on a data set it cannot serve.
 MODELS_FOR_TASK = {
     "classification": "model=softmax_regression, model=mlp, model=deep_mlp or model=lenet",
-    "regression": "model=linear_regression, model=poly_regression or model=deep_mlp",
+    "regression": "model=linear_regression, model=poly_regression, model=mlp or model=deep_mlp",
     "language_model": "model=char_rnn",
 }
 

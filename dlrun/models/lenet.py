@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from omegaconf import MISSING
 from torch import nn
 
-from dlrun.data import DatasetMeta
+from dlrun.data import CLASSIFICATION, REGRESSION, DatasetMeta
 from dlrun.errors import DlrunError
-from dlrun.models.layers import Activation, Pool, activation, pool
+from dlrun.models.layers import Activation, Pool, activation, pool, require_task
 from dlrun.registry import MODELS
 
 
@@ -24,6 +24,7 @@ class LeNetConfig:
 
 @MODELS.register("lenet", schema=LeNetConfig)
 def lenet(cfg: LeNetConfig, meta: DatasetMeta) -> nn.Sequential:
+    require_task("lenet", meta.task, CLASSIFICATION, REGRESSION)
     if len(meta.input_shape) != 3:
         raise DlrunError(
             f"LeNet needs image input (channels, height, width); this data set gives "
@@ -56,5 +57,5 @@ def lenet(cfg: LeNetConfig, meta: DatasetMeta) -> nn.Sequential:
         nn.Linear(120, 84),
         *norm(nn.BatchNorm1d, 84),
         activation(cfg.activation),
-        nn.Linear(84, meta.num_classes),
+        nn.Linear(84, meta.outputs),
     )

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from omegaconf import MISSING
 from torch import nn
 
-from dlrun.data import DatasetMeta
+from dlrun.data import CLASSIFICATION, REGRESSION, DatasetMeta
 from dlrun.errors import DlrunError
-from dlrun.models.layers import Activation, activation
+from dlrun.models.layers import Activation, activation, require_task
 from dlrun.registry import MODELS
 
 
@@ -26,6 +26,7 @@ class MLPConfig:
 
 @MODELS.register("mlp", schema=MLPConfig)
 def mlp(cfg: MLPConfig, meta: DatasetMeta) -> nn.Sequential:
+    require_task("mlp", meta.task, CLASSIFICATION, REGRESSION)
     hidden = list(cfg.hidden)
     dropout = list(cfg.dropout)
     if len(dropout) == 1:
@@ -52,5 +53,5 @@ def mlp(cfg: MLPConfig, meta: DatasetMeta) -> nn.Sequential:
         if p > 0:
             layers.append(nn.Dropout(p))
         width = size
-    layers.append(nn.Linear(width, meta.num_classes))
+    layers.append(nn.Linear(width, meta.outputs))
     return nn.Sequential(*layers)
