@@ -1,7 +1,8 @@
 """The `dlrun` command: Hydra composes the config, `run` does the work.
 
 User errors (DlrunError) print as one paragraph and exit with status 2; Hydra reports
-config errors (unknown option, misspelt key, wrong type) itself, with status 1. In a sweep
+config errors (unknown option, misspelt key, wrong type) itself, with status 1. A run whose
+loss turns NaN or infinite stops with status 3, its last good checkpoint kept. In a sweep
 a failed job is recorded in its summary.json and the sweep goes on; the command then exits
 with status 1.
 """
@@ -21,12 +22,13 @@ from rich.markup import escape
 import dlrun.builtins  # noqa: F401  (registers models, data sets, optimizers... and schemas)
 from dlrun import sweep
 from dlrun.config import register_configs
-from dlrun.errors import DlrunError
+from dlrun.errors import DlrunError, RunDiverged
 from dlrun.naming import register_resolvers
 from dlrun.run import run
 from dlrun.runfolder import RunFolder
 
 EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 3
 EXIT_SWEEP_FAILED = 1
 
 log = logging.getLogger("dlrun")
@@ -39,6 +41,10 @@ def _train(cfg: DictConfig) -> dict | None:
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         return run(cfg, output_dir)
+    except RunDiverged as err:  # summary.json already says `diverged`
+        report(err)
+        if not in_sweep:
+            raise SystemExit(EXIT_DIVERGED) from None
     except DlrunError as err:
         report(err)
         if not in_sweep:

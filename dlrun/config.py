@@ -70,6 +70,36 @@ class TrainerConfig:
 
 
 @dataclass
+class VerdictConfig:
+    """Thresholds of the fit verdict (underfitting / overfitting / good fit)."""
+
+    # Classification: final train accuracy below this is underfitting...
+    underfit_train_acc: float = MISSING
+    # ...and a train-test accuracy gap above this is overfitting.
+    overfit_acc_gap: float = MISSING
+    # Regression and language models: a train loss above this fraction of the baseline loss
+    # (predicting the mean, or character frequencies) is underfitting...
+    underfit_loss_ratio: float = MISSING
+    # ...and a test loss above this multiple of the train loss is overfitting.
+    overfit_loss_ratio: float = MISSING
+
+
+@dataclass
+class DiagnosticsConfig:
+    # Per-layer gradient and weight norms after each epoch into diagnostics.csv.
+    layer_norms: bool = MISSING
+    # Also every N optimizer steps; 0: at epoch ends only.
+    every_n_steps: int = MISSING
+    # Vanishing: the input-side layer's gradient norm below this fraction of the output
+    # layer's, in `patience` records in a row.
+    vanishing_ratio: float = MISSING
+    patience: int = MISSING
+    # Exploding: any layer's gradient norm above this, or not finite.
+    exploding_norm: float = MISSING
+    verdict: VerdictConfig = MISSING
+
+
+@dataclass
 class Config:
     model: Any = MISSING
     dataset: Any = MISSING
@@ -85,6 +115,7 @@ class Config:
     reference: Any = None
     # What a sweep's comparison plot shows.
     report: ReportConfig = MISSING
+    diagnostics: DiagnosticsConfig = MISSING
 
 
 def register_configs() -> None:

@@ -6,3 +6,7 @@ class DlrunError(Exception):
 
     The command line prints it as one paragraph and exits non-zero, with no traceback.
     """
+
+
+class RunDiverged(DlrunError):
+    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from dlrun.io import atomic_write
 
@@ -34,6 +35,36 @@ def plot_curves(
         ax.legend()
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
+    plt.close(fig)
+
+
+def plot_gradients(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> None:
+    """Gradient norm of every layer over training steps, input side dark, output side light."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = list(dict.fromkeys(row["layer"] for row in rows))
+    colours = plt.get_cmap("viridis")
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for depth, layer in enumerate(layers):
+        mine = [r for r in rows if r["layer"] == layer]
+        colour = colours(depth / max(len(layers) - 1, 1))
+        values = [max(r["grad_norm"], 1e-30) for r in mine]  # a zero norm shows at the floor
+        ax.plot([r["step"] for r in mine], values, "-o", ms=3, color=colour, label=str(layer))
+    ax.set(xlabel="step", ylabel="gradient norm", yscale="log")
+    ax.set_title(title or "gradient norm per layer (dark: input side, light: output side)")
+    if len(layers) <= 12:
+        ax.legend(fontsize="small", title="layer")
+    else:
+        mapping = plt.cm.ScalarMappable(cmap=colours, norm=plt.Normalize(0, len(layers) - 1))
+        bar = fig.colorbar(mapping, ax=ax, ticks=[0, len(layers) - 1])
+        bar.ax.set_yticklabels([str(layers[0]), str(layers[-1])])
+        bar.set_label("layer, input to output")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
     plt.close(fig)

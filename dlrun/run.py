@@ -16,7 +16,9 @@ from torch import nn
 from dlrun.config import DataPath, MonitorMode, validate
 from dlrun.data import Dataset, Split
 from dlrun.data.loader import LoaderSplit
-from dlrun.errors import DlrunError
+from dlrun.diagnostics.norms import LayerNorms
+from dlrun.diagnostics.verdict import fit_verdict
+from dlrun.errors import DlrunError, RunDiverged
 from dlrun.initializers import weight_stats
 from dlrun.provenance import git_commit, versions
 from dlrun.reference import compare, render
@@ -34,7 +36,7 @@ from dlrun.train.checkpoint import (
     save_checkpoint,
 )
 from dlrun.train.device import resolve_device
-from dlrun.train.loop import EpochReport, LoopOptions, TrainState, fit
+from dlrun.train.loop import Diverged, EpochReport, LoopOptions, TrainState, fit
 from dlrun.train.seeding import seed_everything
 
 log = logging.getLogger("dlrun")
@@ -70,7 +72,9 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     data = DATASETS.build(cfg.dataset)
     task = task_for(data.meta, trainer.loss)
     monitor, mode = _monitor(trainer, task)
-    train_split = _place(data.train.head(trainer.max_train_samples, seed=cfg.seed), trainer, device)
+    train_part = data.train.head(trainer.max_train_samples, seed=cfg.seed)
+    train_targets = train_part.targets
+    train_split = _place(train_part, trainer, device)
     test_split = _place(data.test.head(trainer.max_test_samples, seed=cfg.seed), trainer, device)
     batch_size = trainer.batch_size or len(train_split)
     _check_batches(train_split, test_split, batch_size, trainer)
@@ -124,15 +128,32 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
         progress=trainer.progress,
         log_every_n_steps=trainer.log_every_n_steps,
     )
-    fit(state, train_split, test_split, task, options, on_epoch_end)
+    norms = _layer_norms(cfg.diagnostics, state, folder, options)
+    try:
+        fit(state, train_split, test_split, task, options, on_epoch_end)
+    except Diverged as err:
+        summary = _summary(cfg, task, folder, state, device, started, "diverged")
+        summary["diverged_at"] = {"epoch": err.epoch, "step": err.step}
+        summary["warnings"] = norms.warnings if norms else []
+        folder.write_summary(summary)
+        folder.plot(_title(cfg), log_loss=task.name == "regression", final=True)
+        raise RunDiverged(
+            f"The run diverged: {err}. It stopped; checkpoints/last.pt holds the last good "
+            f"epoch ({state.epoch}). Try a smaller optimizer.lr, gradient clipping "
+            f"(regularizer=[grad_clip]) or another initialisation."
+        ) from None
 
     summary = _summary(cfg, task, folder, state, device, started, "completed")
+    summary["warnings"] = norms.warnings if norms else []
+    baseline = task.baseline_loss(train_targets)
+    summary["fit"] = fit_verdict(summary["final"], task.name, cfg.diagnostics.verdict, baseline)
     summary["extras"] = extras(state.model)
     summary["reference"] = compare(cfg.reference, cfg, folder.metrics, summary["extras"])
     folder.write_summary(summary)
     if summary["reference"] and summary["reference"]["figures"]:
         log.info("%s", render(summary["reference"]))
     folder.plot(_title(cfg), log_loss=task.name == "regression", final=True)
+    log.info("Fit: %s (%s)", summary["fit"]["verdict"], summary["fit"]["because"])
     _log_end(summary, folder)
     return summary
 
@@ -182,6 +203,28 @@ def _monitor(trainer: DictConfig, task: Task) -> tuple[str, MonitorMode]:
     if trainer.monitor_mode is not None:
         return trainer.monitor, MonitorMode(trainer.monitor_mode)
     return trainer.monitor, MonitorMode.max if trainer.monitor.endswith("_acc") else MonitorMode.min
+
+
+def _layer_norms(diagnostics, state: TrainState, folder: RunFolder, options: LoopOptions):
+    """Record per-layer norms after each epoch's training (and every N steps, if asked)."""
+    if not diagnostics.layer_norms and not diagnostics.every_n_steps:
+        return None
+    if diagnostics.every_n_steps < 0:
+        raise DlrunError(
+            f"diagnostics.every_n_steps={diagnostics.every_n_steps}: use 0 (off) or >= 1."
+        )
+    norms = LayerNorms(
+        state.model, diagnostics.vanishing_ratio, diagnostics.patience, diagnostics.exploding_norm
+    )
+
+    def record(state: TrainState) -> None:
+        folder.add_diagnostics(norms.record(state.epoch + 1, state.step))
+
+    if diagnostics.layer_norms:
+        options.after_train = record
+    if diagnostics.every_n_steps:
+        options.on_step, options.every_n_steps = record, diagnostics.every_n_steps
+    return norms
 
 
 def _place(split, trainer: DictConfig, device: torch.device):
@@ -314,7 +357,7 @@ def _log_epoch(task: Task, report: EpochReport, epochs: int) -> None:
     metrics, timings = report.metrics, report.timings
 
     def split(name: str) -> str:
-        return " ".join(f"{m} {metrics[f'{name}_{m}']:.4f}" for m in task.metrics)
+        return " ".join(f"{m} {_number(metrics[f'{name}_{m}'])}" for m in task.metrics)
 
     log.info(
         "epoch %*d/%d  train %s | test %s | %.1fs + %.1fs test, %s samples/s",
@@ -329,6 +372,10 @@ def _log_epoch(task: Task, report: EpochReport, epochs: int) -> None:
     )
 
 
+def _number(value: float) -> str:
+    return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
+
+
 def _log_end(summary: dict, folder: RunFolder) -> None:
     final, best = summary["final"], summary["best"]
     if not final:
@@ -337,7 +384,7 @@ def _log_end(summary: dict, folder: RunFolder) -> None:
     log.info(
         "Done after %d epochs: final %s; best epoch %s; %.1fs",
         summary["epochs_run"],
-        ", ".join(f"{k} {final[k]:.4f}" for k in shown),
+        ", ".join(f"{k} {_number(final[k])}" for k in shown),
         best["epoch"],
         summary["wall_seconds"],
     )

@@ -54,6 +54,10 @@ class Task:
     def finalize(self, sums: dict[str, float], count: int) -> dict[str, float]:
         return {name: sums[name] / count for name in self.metrics}
 
+    def baseline_loss(self, targets: torch.Tensor) -> float | None:
+        """The loss of a model that learns nothing from the inputs (for the fit verdict)."""
+        return None
+
 
 class Regression(Task):
     name = REGRESSION
@@ -68,6 +72,11 @@ class Regression(Task):
 
     def batch_sums(self, output, target, loss):
         return {"loss": loss.detach() * len(target)}
+
+    def baseline_loss(self, targets):
+        """Predicting the training mean for every sample."""
+        targets = targets.float()
+        return self.loss(targets.mean(dim=0).expand_as(targets), targets).item()
 
     def check_shapes(self, output, target):
         if output.shape != target.shape:
@@ -102,6 +111,12 @@ class LanguageModel(Task):
 
     def batch_sums(self, output, target, loss):
         return {"loss": loss.detach() * target.numel()}
+
+    def baseline_loss(self, targets):
+        """Predicting each character with its frequency: the unigram entropy."""
+        counts = torch.bincount(targets.flatten()).float()
+        p = counts[counts > 0] / counts.sum()
+        return -(p * p.log()).sum().item()
 
     def finalize(self, sums, count):
         loss = sums["loss"] / count

@@ -31,6 +31,11 @@ class SequenceSplit:
     def stateful(self) -> bool:
         return Sampling(self.sampling) is Sampling.consecutive
 
+    @property
+    def targets(self) -> torch.Tensor:
+        """Every token that is predicted from the ones before it."""
+        return self.tokens[1:]
+
     def __len__(self) -> int:
         """Tokens predicted in one pass, the unit of 'samples/s' for text."""
         return max(len(self.tokens) - 1, 0)

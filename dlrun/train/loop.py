@@ -48,6 +48,19 @@ class LoopOptions:
     drop_last: bool
     progress: bool = False
     log_every_n_steps: int = 0  # 0: no per-step losses
+    # Called after every `every_n_steps`-th optimizer step (gradients still in place).
+    on_step: Callable[[TrainState], None] | None = None
+    every_n_steps: int = 0
+    # Called after each epoch's training, before evaluation (gradients of its last step).
+    after_train: Callable[[TrainState], None] | None = None
+
+
+class Diverged(Exception):
+    """The training loss stopped being a finite number."""
+
+    def __init__(self, epoch: int, step: int) -> None:
+        super().__init__(f"the training loss became NaN or infinite at step {step} (epoch {epoch})")
+        self.epoch, self.step = epoch, step
 
 
 @dataclass
@@ -74,6 +87,8 @@ def fit(
         with _progress(options.progress, f"epoch {epoch}/{options.epochs}", total) as advance:
             train_metrics, steps = train_epoch(state, train, task, options, advance)
         train_seconds = time.perf_counter() - start
+        if options.after_train is not None:
+            options.after_train(state)
         start = time.perf_counter()
         test_metrics = evaluate(state.model, test, task, options.eval_batch_size)
         test_seconds = time.perf_counter() - start
@@ -112,6 +127,8 @@ def train_epoch(
     count = 0
     logged: list[tuple[int, torch.Tensor]] = []
     recurrent_state = None
+    # The first step whose loss is not finite, tracked on the device: no per-step sync.
+    first_bad_step = torch.full((), -1, dtype=torch.long, device=_device(model))
     for x, y in split.batches(
         options.batch_size,
         shuffle=options.shuffle,
@@ -133,12 +150,18 @@ def train_epoch(
             regularizer.before_step(model)
         optimizer.step()
         state.step += 1
+        bad = ~torch.isfinite(loss.detach())
+        first_bad_step = torch.where(bad & (first_bad_step < 0), state.step, first_bad_step)
+        if options.every_n_steps and state.step % options.every_n_steps == 0:
+            options.on_step(state)
         # Sums stay on the device: one host sync per epoch, not one per step.
         _accumulate(sums, task.batch_sums(output.detach(), y, loss))
         count += task.count(y)
         if options.log_every_n_steps and state.step % options.log_every_n_steps == 0:
             logged.append((state.step, loss.detach()))
         advance()
+    if (diverged_at := int(first_bad_step)) >= 0:
+        raise Diverged(state.epoch + 1, diverged_at)
     metrics = task.finalize({k: v.item() for k, v in sums.items()}, count)
     steps = []
     if logged:
@@ -164,6 +187,10 @@ def evaluate(model: nn.Module, split: Any, task: Task, batch_size: int) -> dict[
         count += task.count(y)
     metrics = task.finalize({k: v.item() for k, v in sums.items()}, count)
     return {**metrics, "count": count}
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 def _accumulate(sums: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> None:

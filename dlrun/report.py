@@ -1,0 +1,482 @@
+"""The `dlrun-report` command: one table of every run under a folder.
+
+    dlrun-report outputs/ [--csv out.csv] [--plots]
+
+A run folder is one with .hydra/config.yaml (written when the run starts) or summary.json
+(written after each epoch); a sweep folder is one with multirun.yaml. The table has one
+row per run: its path relative to the folder, its status, the config values that differ
+between the listed runs (from each run's .hydra/config.yaml, flattened: model.name,
+optimizer.lr...), the final test metrics, the best monitored metric and its epoch, and the
+wall time. It is printed and written as CSV (default <folder>/report.csv).
+
+With --plots, each run's curves.png is redrawn from its metrics.csv and each sweep's
+sweep_summary.csv and comparison.png from its job folders (with the sweep's own `report`
+settings from multirun.yaml).
+
+Only files are read, never checkpoints or data, so folders copied from another machine
+report the same. A run that is broken (unreadable summary.json or config, no metrics.csv)
+is a row with its status and a note, never an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlrun.errors import DlrunError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+EXIT_USER_ERROR = 2
+REPORT_CSV = "report.csv"
+SUMMARY_JSON = "summary.json"
+METRICS_CSV = "metrics.csv"
+CURVES_PNG = "curves.png"
+MULTIRUN_YAML = "multirun.yaml"
+# Config nodes that describe the presentation, not the run: never compared.
+IGNORED_KEYS = ("reference", "report", "hydra")
+
+
+@dataclass
+class Run:
+    path: Path
+    name: str  # relative to the reported folder, with / separators
+    config: dict[str, str]  # flattened .hydra/config.yaml; {} when unreadable or absent
+    summary: dict[str, Any] | None
+    status: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    folder: Path
+    runs: list[Run]
+    sweeps: list[Path]
+    keys: list[str]  # config keys whose values differ between the runs
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class PlotResult:
+    curves: int = 0
+    sweeps: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+# --- finding runs and sweeps -------------------------------------------------------------
+
+
+def _natural(name: str) -> list[Any]:
+    """Sort key: `2_adam` before `10_sgd`."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _config_file(path: Path) -> Path | None:
+    """The config the run last ran with: a resume saves its own in .hydra/resume_<time>/."""
+    resumed = sorted(path.glob(".hydra/resume_*/config.yaml"))
+    if resumed:
+        return resumed[-1]
+    first = path / ".hydra" / "config.yaml"
+    return first if first.is_file() else None
+
+
+def is_run_folder(path: Path) -> bool:
+    return (path / SUMMARY_JSON).is_file() or (path / ".hydra" / "config.yaml").is_file()
+
+
+def find_folders(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Run folders and sweep folders under `folder` (itself included), in natural order."""
+    runs: list[Path] = []
+    sweeps: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        path = Path(dirpath)
+        if MULTIRUN_YAML in filenames:
+            sweeps.append(path)
+        if is_run_folder(path):
+            runs.append(path)
+            dirnames[:] = []  # checkpoints/ and .hydra/ hold no runs
+            continue
+        dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")), key=_natural)
+    return runs, sweeps
+
+
+# --- reading one run ---------------------------------------------------------------------
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, str]:
+    """{dotted.key: text} of a config; lists stay one value, `regularizer` also lists its keys."""
+    out: dict[str, str] = {}
+    if not isinstance(node, Mapping):
+        return {prefix: _text(node)} if prefix else {}
+    for key, value in node.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if not prefix and name in IGNORED_KEYS:
+            continue
+        if name == "regularizer" and isinstance(value, Mapping):
+            # regularizer=[l2,early_stopping] is a node keyed by option: name the options.
+            out[name] = ",".join(str(k) for k in value) or "none"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name))
+        else:
+            out[name] = _text(value)
+    return out
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    return str(value)
+
+
+def read_config(path: Path) -> dict[str, str]:
+    """The flattened config of a YAML file; interpolations are kept as written if unresolvable."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(path)
+    try:
+        container = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # e.g. ${now:...} or a resolver of a plugin: keep the text
+        container = OmegaConf.to_container(cfg, resolve=False)
+    return flatten(container)
+
+
+def load_run(path: Path, root: Path) -> Run:
+    relative = path.relative_to(root).as_posix()
+    run = Run(
+        path=path,
+        name=relative if relative != "." else path.name,
+        config={},
+        summary=None,
+        status="missing",
+    )
+    config_file = _config_file(path)
+    if config_file is None:
+        run.notes.append("no .hydra/config.yaml")
+    else:
+        try:
+            run.config = read_config(config_file)
+        except Exception as err:
+            run.notes.append(f"unreadable {config_file.relative_to(path)}: {_first_line(err)}")
+    summary_json = path / SUMMARY_JSON
+    if summary_json.is_file():
+        try:
+            data = json.loads(summary_json.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            run.summary = data
+            run.status = str(data.get("status") or "unknown")
+            if data.get("error"):
+                run.notes.append(str(data["error"]))
+        except Exception as err:
+            run.status = "unreadable"
+            run.notes.append(f"unreadable summary.json: {_first_line(err)}")
+    else:
+        run.notes.append("no summary.json")
+    if not (path / METRICS_CSV).is_file():
+        run.notes.append("no metrics.csv")
+    return run
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+# --- the table ---------------------------------------------------------------------------
+
+
+def differing_keys(configs: Sequence[Mapping[str, str]]) -> list[str]:
+    """Config keys with more than one value among the runs that have them, in config order.
+
+    A key that only some runs have, with one value (model.hidden when only some runs are
+    MLPs), is left out: the group's differing `name` already tells them apart.
+    """
+    order: dict[str, None] = {}
+    for config in configs:
+        order.update(dict.fromkeys(config))
+    return [k for k in order if len({c[k] for c in configs if k in c}) > 1]
+
+
+def _row(run: Run, keys: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"run": run.name}
+    row.update({key: run.config.get(key, "") for key in keys})
+    row["status"] = run.status
+    summary = run.summary or {}
+    row["epochs_run"] = summary.get("epochs_run")
+    final = summary.get("final")
+    if isinstance(final, dict):
+        row.update({f"final_{k}": v for k, v in final.items() if k.startswith("test_")})
+    best = summary.get("best")
+    if isinstance(best, dict) and best.get("monitor"):
+        row[f"best_{best['monitor']}"] = best.get(best["monitor"])
+        row["best_epoch"] = best.get("epoch")
+    row["wall_seconds"] = summary.get("wall_seconds")
+    row["notes"] = "; ".join(run.notes)
+    return row
+
+
+def build_report(folder: str | Path) -> Report:
+    """Every run and sweep under `folder`, and the table rows; an empty folder is an error."""
+    root = Path(folder).expanduser()
+    if not root.exists():
+        raise DlrunError(f"{folder} does not exist: give a folder of runs, e.g. outputs/.")
+    if not root.is_dir():
+        raise DlrunError(f"{folder} is a file: give a folder of runs, e.g. outputs/.")
+    run_paths, sweeps = find_folders(root)
+    if not run_paths and not sweeps:
+        raise DlrunError(
+            f"No runs under {folder}: a run folder has summary.json and .hydra/config.yaml "
+            f"(what `dlrun` leaves in outputs/<date>/), a sweep folder multirun.yaml. Give "
+            f"outputs/ or one of the folders in it."
+        )
+    runs = [load_run(path, root) for path in run_paths]
+    keys = differing_keys([run.config for run in runs if run.config])
+    rows = [_row(run, keys) for run in runs]
+    return Report(folder=root, runs=runs, sweeps=sweeps, keys=keys, rows=rows)
+
+
+def columns(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    head = ["run", *keys, "status", "epochs_run"]
+    finals = [c for c in seen if c.startswith("final_") and c not in keys]
+    bests = [c for c in seen if c.startswith("best_") and c != "best_epoch" and c not in keys]
+    tail = ["best_epoch", "wall_seconds", "notes"]
+    return head + finals + bests + tail
+
+
+def to_csv(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns(rows, keys), restval="", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else value
+
+
+def _format(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def print_table(console: Console, report: Report) -> None:
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    rows, keys = report.rows, report.keys
+    table = Table(title=str(report.folder), box=box.SIMPLE_HEAD)
+    # fold: a narrow terminal wraps a value onto more lines instead of cutting it off.
+    table.add_column("run", overflow="fold")
+    for key in keys:
+        table.add_column(escape(key), overflow="fold")
+    table.add_column("status", overflow="fold")
+    table.add_column("epochs", justify="right", overflow="fold")
+    metric_columns = [c for c in columns(rows, keys) if c.startswith(("final_", "best_"))]
+    metric_columns = [c for c in metric_columns if c != "best_epoch"]
+    for column in metric_columns:
+        heading = column.removeprefix("final_").replace("_", " ")
+        table.add_column(escape(heading), justify="right", overflow="fold")
+    table.add_column("best epoch", justify="right", overflow="fold")
+    table.add_column("seconds", justify="right", overflow="fold")
+    for row in rows:
+        status = row["status"]
+        style = "green" if status == "completed" else "yellow" if status == "running" else "red"
+        cells = [escape(row["run"])]
+        cells += [escape(_format(row.get(key))) for key in keys]
+        cells += [f"[{style}]{escape(status)}[/]", _format(row.get("epochs_run"))]
+        cells += [_format(row.get(c)) for c in metric_columns]
+        cells.append(_format(row.get("best_epoch")))
+        wall = row.get("wall_seconds")
+        cells.append(f"{wall:.1f}" if isinstance(wall, int | float) else "")
+        table.add_row(*cells)
+    if not console.is_terminal:  # a file or a pipe: as wide as the table wants, no wrapping
+        from rich.measure import Measurement
+
+        wide = console.options.update_width(10_000)
+        console.width = max(console.width, Measurement.get(console, wide, table).maximum)
+    console.print(table)
+    for row in rows:
+        if row.get("notes"):
+            console.print(f"[red]{escape(row['run'])}[/]: {escape(row['notes'])}")
+    if not rows:
+        console.print(f"No run folders under {escape(str(report.folder))}, only sweep folders.")
+    else:
+        done = sum(row["status"] == "completed" for row in rows)
+        n = len(report.sweeps)
+        sweeps = f" ({n} sweep{'s' if n != 1 else ''})" if n else ""
+        console.print(f"{len(rows)} runs{sweeps}, {done} completed")
+
+
+# --- plots -------------------------------------------------------------------------------
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """metrics.csv as rows of numbers (text kept where a value is not one)."""
+    with path.open(newline="") as handle:
+        rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    if not rows:
+        raise ValueError("no rows")
+    return rows
+
+
+def _number(text: str | None) -> Any:
+    if text is None:
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _title(config: Mapping[str, str]) -> str:
+    """The title a run gives its curves.png: model on data set, optimizer and learning rate."""
+    if "model.name" not in config:
+        return ""
+    lr = config.get("optimizer.lr")
+    return (
+        f"{config['model.name']} on {config.get('dataset.name', '?')}, "
+        f"{config.get('optimizer.name', '?')}" + (f" lr {lr}" if lr not in (None, "null") else "")
+    )
+
+
+def _is_regression(run: Run, rows: Sequence[Mapping[str, Any]]) -> bool:
+    task = (run.summary or {}).get("task")
+    if task:
+        return task == "regression"
+    # No readable summary: regression runs are the ones with a loss and nothing else.
+    return not any(k.endswith(("_acc", "_ppl")) for k in rows[0])
+
+
+def sweep_report_config(sweep: Path) -> Any:
+    """The `report` node of a sweep's multirun.yaml, or None (the defaults)."""
+    import yaml
+
+    data = yaml.safe_load((sweep / MULTIRUN_YAML).read_text(encoding="utf-8"))
+    return data.get("report") if isinstance(data, dict) else None
+
+
+def redraw(report: Report) -> PlotResult:
+    """curves.png of every run with a metrics.csv, and every sweep's report."""
+    from rich.console import Console
+
+    from dlrun.plots import plot_curves
+    from dlrun.sweep import as_report_config, report_sweep
+
+    result = PlotResult()
+    for run in report.runs:
+        metrics_csv = run.path / METRICS_CSV
+        if not metrics_csv.is_file():
+            continue
+        try:
+            rows = read_metrics(metrics_csv)
+            plot_curves(rows, run.path / CURVES_PNG, _title(run.config), _is_regression(run, rows))
+            result.curves += 1
+        except Exception as err:  # one bad file must not stop the others
+            result.notes.append(f"{run.name}/{CURVES_PNG} not drawn: {_first_line(err)}")
+    for sweep in report.sweeps:
+        name = sweep.relative_to(report.folder).as_posix()
+        try:
+            settings = sweep_report_config(sweep)
+            try:
+                as_report_config(settings)
+            except ValueError as err:
+                result.notes.append(f"{name}: report settings ignored ({err})")
+                settings = None
+            # Its table is the rows above again: printed into a buffer, not the terminal.
+            report_sweep(sweep, settings, console=Console(file=io.StringIO(), width=200))
+            result.sweeps += 1
+        except Exception as err:
+            result.notes.append(f"{name}: sweep report failed: {_first_line(err)}")
+    return result
+
+
+# --- the command -------------------------------------------------------------------------
+
+
+def write_csv(report: Report, path: Path) -> None:
+    from dlrun.io import atomic_write_text
+
+    try:
+        atomic_write_text(path, to_csv(report.rows, report.keys))
+    except OSError as err:
+        raise DlrunError(
+            f"Cannot write {path} ({err.strerror or err}): give another file with --csv."
+        ) from err
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlrun-report",
+        description=(
+            "One table of every dlrun run under FOLDER (recursively): status, the config "
+            "values that differ between runs, final test metrics, best monitored metric, "
+            "wall time. Reads only files, so it works on folders from another machine."
+        ),
+    )
+    parser.add_argument("folder", help="a folder of runs, e.g. outputs/ or a sweep folder")
+    parser.add_argument(
+        "--csv", metavar="FILE", help=f"where to write the table (default FOLDER/{REPORT_CSV})"
+    )
+    parser.add_argument(
+        "--plots",
+        action="store_true",
+        help="redraw each run's curves.png from metrics.csv and each sweep's "
+        "sweep_summary.csv and comparison.png",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)  # argparse exits with status 2 on bad arguments
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False)
+    try:
+        report = build_report(args.folder)
+        csv_path = Path(args.csv).expanduser() if args.csv else report.folder / REPORT_CSV
+        write_csv(report, csv_path)
+    except DlrunError as err:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[bold red]Error:[/] {escape(str(err))}"
+        )
+        sys.exit(EXIT_USER_ERROR)
+    print_table(console, report)
+    if args.plots:
+        plots = redraw(report)
+        console.print(f"Redrew {plots.curves} curves.png and {plots.sweeps} sweep reports")
+        for note in plots.notes:
+            console.print(f"[yellow]{escape(note)}[/]")
+    console.print(f"Report: {escape(str(csv_path))}", soft_wrap=True)
+
+
+if __name__ == "__main__":
+    main()
