@@ -105,6 +105,7 @@ class Config:
     dataset: Any = MISSING
     optimizer: Any = MISSING
     regularizer: dict[str, Any] = field(default_factory=dict)
+    logger: dict[str, Any] = field(default_factory=dict)
     init: Any = MISSING
     scheduler: Any = MISSING
     trainer: TrainerConfig = MISSING

@@ -181,6 +181,13 @@ def run_folder_of(checkpoint: Path) -> Path:
 
 def evaluate_checkpoint(options: EvalOptions) -> EvalResult:
     """Rebuild data and model from the checkpoint's config, load its weights, evaluate."""
+    path = find_eval_checkpoint(options.ckpt, options.which)
+    if not zipfile.is_zipfile(path):  # what torch.save writes; checked first for a clear error
+        raise DlrunError(
+            f"{path} is not a dlrun checkpoint: it is not a complete file written by "
+            f"torch.save (another kind of file, or a truncated copy). A run's checkpoints are "
+            f"checkpoints/last.pt and checkpoints/best.pt in its folder."
+        )
     import torch
     from omegaconf import OmegaConf
 
@@ -194,13 +201,6 @@ def evaluate_checkpoint(options: EvalOptions) -> EvalResult:
     from dlrun.train.loop import evaluate
     from dlrun.train.seeding import seed_everything
 
-    path = find_eval_checkpoint(options.ckpt, options.which)
-    if not zipfile.is_zipfile(path):  # what torch.save writes; checked first for a clear error
-        raise DlrunError(
-            f"{path} is not a dlrun checkpoint: it is not a complete file written by "
-            f"torch.save (another kind of file, or a truncated copy). A run's checkpoints are "
-            f"checkpoints/last.pt and checkpoints/best.pt in its folder."
-        )
     checkpoint = load_checkpoint(path)
     config = checkpoint.get("config")
     if not isinstance(config, dict) or not all(

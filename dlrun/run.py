@@ -20,6 +20,7 @@ from dlrun.diagnostics.norms import LayerNorms
 from dlrun.diagnostics.verdict import fit_verdict
 from dlrun.errors import DlrunError, RunDiverged
 from dlrun.initializers import weight_stats
+from dlrun.loggers import build_loggers
 from dlrun.provenance import git_commit, versions
 from dlrun.reference import compare, render
 from dlrun.registry import DATASETS, INITS, MODELS, OPTIMIZERS, SCHEDULERS
@@ -65,6 +66,7 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
         _check_resumable(checkpoint["config"], config, trainer.resume)
 
     regularizers = build_regularizers(cfg.regularizer)
+    loggers = build_loggers(cfg.logger)  # a missing package fails before any data loads
     model_cfg = OmegaConf.create(OmegaConf.to_container(cfg.model))
     for regularizer in regularizers:
         regularizer.configure_model(model_cfg)
@@ -109,6 +111,10 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
         if improved:
             state.best_value, state.best_epoch = value, state.epoch
         folder.add_epoch(report.metrics, report.timings, report.steps)
+        for logger in loggers:
+            logger.log_metrics(report.metrics, step=state.epoch, prefix="epoch/")
+            for row in report.steps:
+                logger.log_metrics(row, step=row["step"], prefix="step/")
         save_checkpoint(folder.checkpoints / LAST, state, config)
         if improved:
             copy_checkpoint(folder.checkpoints / LAST, folder.checkpoints / BEST)
@@ -129,6 +135,8 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
         log_every_n_steps=trainer.log_every_n_steps,
     )
     norms = _layer_norms(cfg.diagnostics, state, folder, options)
+    for logger in loggers:
+        logger.start(folder.path, config, folder.path.name)
     try:
         fit(state, train_split, test_split, task, options, on_epoch_end)
     except Diverged as err:
@@ -137,11 +145,15 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
         summary["warnings"] = norms.warnings if norms else []
         folder.write_summary(summary)
         folder.plot(_title(cfg), log_loss=task.name == "regression", final=True)
+        _finish(loggers, summary)
         raise RunDiverged(
             f"The run diverged: {err}. It stopped; checkpoints/last.pt holds the last good "
             f"epoch ({state.epoch}). Try a smaller optimizer.lr, gradient clipping "
             f"(regularizer=[grad_clip]) or another initialisation."
         ) from None
+    except BaseException as err:  # the loggers' runs end as failed, not left open
+        _finish(loggers, {"status": "failed", "error": f"{type(err).__name__}: {err}"})
+        raise
 
     summary = _summary(cfg, task, folder, state, device, started, "completed")
     summary["warnings"] = norms.warnings if norms else []
@@ -153,6 +165,7 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     if summary["reference"] and summary["reference"]["figures"]:
         log.info("%s", render(summary["reference"]))
     folder.plot(_title(cfg), log_loss=task.name == "regression", final=True)
+    _finish(loggers, summary)
     log.info("Fit: %s (%s)", summary["fit"]["verdict"], summary["fit"]["because"])
     _log_end(summary, folder)
     return summary
@@ -203,6 +216,16 @@ def _monitor(trainer: DictConfig, task: Task) -> tuple[str, MonitorMode]:
     if trainer.monitor_mode is not None:
         return trainer.monitor, MonitorMode(trainer.monitor_mode)
     return trainer.monitor, MonitorMode.max if trainer.monitor.endswith("_acc") else MonitorMode.min
+
+
+def _finish(loggers: list, summary: dict) -> None:
+    """End every logger's run; one that fails does not keep the others open."""
+    for logger in loggers:
+        try:
+            logger.finish(summary)
+        except Exception:
+            log.exception("Logger %s could not finish", type(logger).__name__)
+            logger.close()
 
 
 def _layer_norms(diagnostics, state: TrainState, folder: RunFolder, options: LoopOptions):

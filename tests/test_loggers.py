@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
@@ -10,7 +9,6 @@ from typing import Any
 
 import dlrun.conf
 import pytest
-import yaml
 from omegaconf import OmegaConf
 
 import dlrun.config
@@ -224,24 +222,10 @@ def test_a_misspelt_key_fails_when_built():
         build("tensorboard", log_dir=None, logdir="x")
 
 
-def _logger_in_defaults() -> bool:
-    config = yaml.safe_load((Path(dlrun.conf.__file__).parent / "config.yaml").read_text())
-    return any(isinstance(e, dict) and "logger" in e for e in config["defaults"])
-
-
-def test_yaml_options_compose(monkeypatch):
+def test_yaml_options_compose():
     from conftest import compose
 
-    if "logger" not in {f.name for f in dataclasses.fields(dlrun.config.Config)}:
-        # Until the top-level schema has a `logger` field, compose with one that does.
-        @dataclasses.dataclass
-        class WithLogger(dlrun.config.Config):
-            logger: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-        monkeypatch.setattr(dlrun.config, "Config", WithLogger)
-    plus = "" if _logger_in_defaults() else "+"
-
-    cfg = compose(f"{plus}logger=[mlflow,tensorboard]")
+    cfg = compose("logger=[mlflow,tensorboard]")
     assert set(cfg.logger) == {"tensorboard", "mlflow"}
     assert cfg.logger.tensorboard.log_dir is None
     assert cfg.logger.mlflow.experiment_name == "dlrun"
@@ -252,6 +236,23 @@ def test_yaml_options_compose(monkeypatch):
             "MlflowLogger",
         ]
 
-    assert dict(compose(f"{plus}logger=[none]").logger) == {}
+    assert dict(compose("logger=[none]").logger) == {}
     with pytest.raises(Exception, match="experimnt"):
-        compose(f"{plus}logger=[mlflow]", "logger.mlflow.experimnt=x")
+        compose("logger=[mlflow]", "logger.mlflow.experimnt=x")
+
+
+def test_a_run_logs_its_epochs_to_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    from conftest import SMOKE, run_dlrun, run_folders
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = run_dlrun(*SMOKE, "model=mlp", "logger=[tensorboard]", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (folder,) = run_folders(tmp_path)
+    events = EventAccumulator(str(folder / "tensorboard"))
+    events.Reload()
+    logged = [(s.step, s.value) for s in events.Scalars("epoch/test_acc")]
+    metrics = [line.split(",") for line in (folder / "metrics.csv").read_text().splitlines()]
+    column = metrics[0].index("test_acc")
+    expected = [(int(row[0]), float(row[column])) for row in metrics[1:]]
+    assert logged == pytest.approx(expected)
