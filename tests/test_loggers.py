@@ -251,8 +251,9 @@ def test_a_run_logs_its_epochs_to_tensorboard(tmp_path):
     (folder,) = run_folders(tmp_path)
     events = EventAccumulator(str(folder / "tensorboard"))
     events.Reload()
-    logged = [(s.step, s.value) for s in events.Scalars("epoch/test_acc")]
+    scalars = events.Scalars("epoch/test_acc")
     metrics = [line.split(",") for line in (folder / "metrics.csv").read_text().splitlines()]
     column = metrics[0].index("test_acc")
     expected = [(int(row[0]), float(row[column])) for row in metrics[1:]]
-    assert logged == pytest.approx(expected)
+    assert [s.step for s in scalars] == [step for step, _ in expected]
+    assert [s.value for s in scalars] == pytest.approx([value for _, value in expected])
