@@ -43,6 +43,8 @@ REPORT_CSV = "report.csv"
 SUMMARY_JSON = "summary.json"
 METRICS_CSV = "metrics.csv"
 CURVES_PNG = "curves.png"
+DIAGNOSTICS_CSV = "diagnostics.csv"
+GRADIENTS_PNG = "gradients.png"
 MULTIRUN_YAML = "multirun.yaml"
 # Config nodes that describe the presentation, not the run: never compared.
 IGNORED_KEYS = ("reference", "report", "hydra")
@@ -384,10 +386,10 @@ def sweep_report_config(sweep: Path) -> Any:
 
 
 def redraw(report: Report) -> PlotResult:
-    """curves.png of every run with a metrics.csv, and every sweep's report."""
+    """curves.png (and gradients.png) of every run with a metrics.csv, every sweep's report."""
     from rich.console import Console
 
-    from dlrun.plots import plot_curves
+    from dlrun.plots import plot_curves, plot_gradients
     from dlrun.sweep import as_report_config, report_sweep
 
     result = PlotResult()
@@ -399,6 +401,9 @@ def redraw(report: Report) -> PlotResult:
             rows = read_metrics(metrics_csv)
             plot_curves(rows, run.path / CURVES_PNG, _title(run.config), _is_regression(run, rows))
             result.curves += 1
+            if (run.path / DIAGNOSTICS_CSV).is_file():
+                norms = read_metrics(run.path / DIAGNOSTICS_CSV)
+                plot_gradients(norms, run.path / GRADIENTS_PNG, _title(run.config))
         except Exception as err:  # one bad file must not stop the others
             result.notes.append(f"{run.name}/{CURVES_PNG} not drawn: {_first_line(err)}")
     for sweep in report.sweeps:

@@ -141,3 +141,27 @@ def test_only_values_that_differ_are_compared():
     assert "reference" not in lenet and "reference.test_acc" not in lenet
     # model.hidden and regularizer.l2.* exist in one run only: its name says it already.
     assert differing_keys([lenet, mlp]) == ["model.name", "optimizer.lr", "regularizer"]
+
+
+def test_a_diverged_run_is_reported_as_diverged(tmp_path):
+    finished = run_dlrun(*SMOKE, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    diverged = run_dlrun(
+        *SMOKE,
+        "dataset=synthetic_linreg",
+        "model=linear_regression",
+        "optimizer.lr=10",
+        "trainer.epochs=30",
+        cwd=tmp_path,
+    )
+    assert diverged.returncode == 3, diverged.stderr
+    for png in (tmp_path / "outputs").glob("*/*/gradients.png"):
+        png.unlink()
+
+    result = run_report(str(tmp_path / "outputs"), "--plots", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(tmp_path / "outputs" / "report.csv")
+    assert sorted(row["status"] for row in rows) == ["completed", "diverged"]
+    assert sorted(row["model.name"] for row in rows) == ["lenet", "linear_regression"]
+    assert len(list((tmp_path / "outputs").glob("*/*/gradients.png"))) == 2
