@@ -56,9 +56,6 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     trainer = cfg.trainer
     if trainer.num_threads is not None:
         torch.set_num_threads(trainer.num_threads)
-    # Vanishing gradients drift into subnormal floats, which x86 CPUs compute up to 100x
-    # slower; flushing them to zero costs nothing a float32 model can notice.
-    torch.set_flush_denormal(True)
     seed_everything(cfg.seed)
     device = resolve_device(trainer.device)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
