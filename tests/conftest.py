@@ -17,7 +17,9 @@ def run_dlrun(
 ) -> subprocess.CompletedProcess:
     """Run `python -m dlrun ARGS` in `cwd`; returns the finished process (never raises on exit)."""
     full_env = {k: v for k, v in os.environ.items() if k != "DLRUN_DATA"}
-    full_env.update({"HYDRA_FULL_ERROR": "0", **(env or {})})
+    # One thread per run: smoke-sized models gain nothing from more, and the suite runs
+    # its tests in parallel (pytest -n auto).
+    full_env.update({"HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1", **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "dlrun", *args],
         cwd=cwd,
