@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlrun.errors import DlrunError
+from dlrun.io import csv_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -264,18 +265,7 @@ def columns(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[str]
 
 
 def to_csv(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns(rows, keys), restval="", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_value(v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    return repr(value) if isinstance(value, float) else value
+    return csv_text(rows, columns(rows, keys))
 
 
 def _format(value: Any) -> str:

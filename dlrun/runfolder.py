@@ -14,13 +14,12 @@ checkpoints/  last.pt and best.pt
 from __future__ import annotations
 
 import csv
-import io
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from dlrun.io import atomic_write_json, atomic_write_text
+from dlrun.io import atomic_write_json, atomic_write_text, csv_text
 from dlrun.plots import plot_curves, plot_gradients
 
 # Drawing takes a few tenths of a second: runs of many short epochs redraw less often.
@@ -107,17 +106,8 @@ def _block_epoch(block: str) -> int:
 
 
 def _to_csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _format(v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def _format(value: Any) -> Any:
-    # repr of a float round-trips exactly, so a resumed run rewrites earlier rows unchanged.
-    return repr(value) if isinstance(value, float) else value
+    # Floats are written with repr, so a resumed run rewrites earlier rows unchanged.
+    return csv_text(rows)
 
 
 def _read_csv(path: Path) -> list[dict[str, Any]]:

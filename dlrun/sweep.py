@@ -14,8 +14,6 @@ that failed, diverged or never wrote anything is a row with its status, not an e
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
@@ -27,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 
-from dlrun.io import atomic_write, atomic_write_text
+from dlrun.io import atomic_write, atomic_write_text, csv_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -286,20 +284,7 @@ def _columns(rows: list[dict[str, Any]], keys: list[str]) -> list[str]:
 
 
 def _to_csv(rows: list[dict[str, Any]], keys: list[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(
-        buffer, fieldnames=_columns(rows, keys), restval="", lineterminator="\n"
-    )
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_value(v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    return repr(value) if isinstance(value, float) else value
+    return csv_text(rows, _columns(rows, keys))
 
 
 def _short_keys(keys: list[str]) -> dict[str, str]:
