@@ -392,3 +392,34 @@ def test_split_rejects_mismatched_lengths_and_bad_scale() -> None:
         Split(torch.zeros(3, 1), torch.zeros(2))
     with pytest.raises(ValueError, match="uint8"):
         Split(torch.zeros(3, 1), torch.zeros(3), scale=0.5)
+
+
+def test_decoded_tensors_are_cached_and_refreshed_when_the_files_change(tmp_path, monkeypatch):
+    import os
+
+    from dlrun.data import vision
+
+    arrays = make_arrays(seed=5)
+    write_idx_files(tmp_path / "FashionMNIST" / "raw", arrays)
+    cfg = {"name": "fashion_mnist", "root": str(tmp_path), "download": False}
+    check_loaded(DATASETS.build(cfg), arrays)
+    cache = tmp_path / "FashionMNIST" / vision.CACHE_FILE
+    assert cache.is_file() and (cache.stat().st_mode & 0o644) == 0o644
+
+    def no_decoding(*args):
+        raise AssertionError("decoded again although the cache is fresh")
+
+    monkeypatch.setattr(vision, "_decode", no_decoding)
+    check_loaded(DATASETS.build(cfg), arrays)  # from the cache alone
+    monkeypatch.undo()
+
+    newer = make_arrays(seed=6)
+    write_idx_files(tmp_path / "FashionMNIST" / "raw", newer)
+    later = cache.stat().st_mtime + 10
+    for name in IDX_FILES:
+        os.utime(tmp_path / "FashionMNIST" / "raw" / name, (later, later))
+    check_loaded(DATASETS.build(cfg), newer)  # stale cache: decoded again
+
+    cache.write_bytes(b"not a torch file")
+    os.utime(cache, (later + 10, later + 10))
+    check_loaded(DATASETS.build(cfg), newer)  # damaged cache: decoded again
