@@ -67,6 +67,12 @@ class TrainerConfig:
     progress: bool = MISSING
     # CPU threads for torch; null keeps torch's choice.
     num_threads: int | None = MISSING
+    # 32 | bf16 | 16: autocast to bfloat16 or float16 (16 adds a gradient scaler).
+    precision: str = MISSING
+    # Image batches and convolution weights in channels-last memory layout (faster on GPUs).
+    channels_last: bool = MISSING
+    # torch.compile the model; the first step's time, compilation included, is reported.
+    compile: bool = MISSING
 
 
 @dataclass

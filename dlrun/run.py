@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 import time
+from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 import torch
@@ -44,6 +46,7 @@ log = logging.getLogger("dlrun")
 
 # Keys that must match for a checkpoint to be continued under a new config.
 RESUME_MUST_MATCH = ("model", "dataset")
+PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 MAX_LISTED_WEIGHTS = 32
 
 
@@ -84,12 +87,17 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     model = MODELS.build(model_cfg, data.meta)
     INITS.build(cfg.init, model)
     model.to(device)
+    if trainer.channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = OPTIMIZERS.build(cfg.optimizer, model)
     for regularizer in regularizers:
         regularizer.configure_optimizer(optimizer)
     scheduler = SCHEDULERS.build(cfg.scheduler, optimizer, trainer.epochs)
     generator = torch.Generator().manual_seed(cfg.seed)
     state = TrainState(model, optimizer, generator, scheduler, regularizers)
+    state.scaler = torch.amp.GradScaler(device.type, enabled=trainer.precision == "16")
+    if trainer.compile:
+        state.compiled = torch.compile(model)
 
     folder = RunFolder(output_dir)
     if checkpoint is None:
@@ -126,6 +134,8 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
             log.info("Stopped after epoch %d: %s", state.epoch, state.stop_reason)
 
     options = LoopOptions(
+        autocast=_autocast(trainer.precision, device),
+        channels_last=trainer.channels_last,
         epochs=trainer.epochs,
         batch_size=batch_size,
         eval_batch_size=trainer.eval_batch_size,
@@ -197,6 +207,10 @@ def check_trainer(cfg: DictConfig) -> None:
             raise DlrunError(
                 f"trainer.{key}={trainer[key]} is out of range: use null (all) or a value >= 1."
             )
+    if str(trainer.precision) not in PRECISIONS:
+        raise DlrunError(
+            f"trainer.precision={trainer.precision} is not one of {', '.join(PRECISIONS)}."
+        )
     if trainer.log_every_n_steps < 0:
         raise DlrunError(
             f"trainer.log_every_n_steps={trainer.log_every_n_steps}: use 0 (off) or >= 1."
@@ -216,6 +230,14 @@ def _monitor(trainer: DictConfig, task: Task) -> tuple[str, MonitorMode]:
     if trainer.monitor_mode is not None:
         return trainer.monitor, MonitorMode(trainer.monitor_mode)
     return trainer.monitor, MonitorMode.max if trainer.monitor.endswith("_acc") else MonitorMode.min
+
+
+def _autocast(precision: str, device: torch.device):
+    """A context factory: autocast to bfloat16 or float16, or nothing for 32-bit."""
+    dtype = PRECISIONS[str(precision)]
+    if dtype is None:
+        return nullcontext
+    return partial(torch.autocast, device_type=device.type, dtype=dtype)
 
 
 def _finish(loggers: list, summary: dict) -> None:
@@ -342,6 +364,10 @@ def _summary(cfg, task: Task, folder: RunFolder, state, device, started: float, 
         "train_seconds": round(sum(r["train_seconds"] for r in folder.timings), 3),
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
+        "precision": cfg.trainer.precision,
+        "compile": cfg.trainer.compile,
+        # The first optimizer step, torch.compile's compilation included when it is on.
+        "first_step_seconds": state.first_step_seconds,
         "versions": versions(),
         "git": git_commit(),
     }

@@ -31,6 +31,7 @@ def save_checkpoint(path: Path, state: TrainState, config: dict[str, Any]) -> No
         "model": state.model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "scheduler": state.scheduler.state_dict() if state.scheduler else None,
+        "scaler": state.scaler.state_dict() if state.scaler else {},
         "regularizers": {r.name: r.state_dict() for r in state.regularizers},
         "generator": state.generator.get_state(),
         "rng": rng_state(),
@@ -48,6 +49,8 @@ def restore_state(state: TrainState, checkpoint: dict[str, Any]) -> None:
     state.optimizer.load_state_dict(checkpoint["optimizer"])
     if state.scheduler is not None and checkpoint["scheduler"] is not None:
         state.scheduler.load_state_dict(checkpoint["scheduler"])
+    if state.scaler is not None and checkpoint.get("scaler"):
+        state.scaler.load_state_dict(checkpoint["scaler"])
     for regularizer in state.regularizers:  # one added on resume starts afresh
         if regularizer.name in checkpoint["regularizers"]:
             regularizer.load_state_dict(checkpoint["regularizers"][regularizer.name])

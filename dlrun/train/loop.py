@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,15 @@ class TrainState:
     best_value: float | None = None
     best_epoch: int | None = None
     stop_reason: str | None = None
+    # What the loop runs forward: the model itself, or its torch.compile'd wrapper.
+    compiled: nn.Module | None = None
+    # Scales the fp16 loss; None unless trainer.precision=16.
+    scaler: torch.amp.GradScaler | None = None
+    first_step_seconds: float | None = None
+
+    @property
+    def forward_model(self) -> nn.Module:
+        return self.compiled or self.model
 
 
 @dataclass
@@ -53,6 +62,8 @@ class LoopOptions:
     every_n_steps: int = 0
     # Called after each epoch's training, before evaluation (gradients of its last step).
     after_train: Callable[[TrainState], None] | None = None
+    autocast: Callable[[], AbstractContextManager] = nullcontext
+    channels_last: bool = False
 
 
 class Diverged(Exception):
@@ -90,7 +101,9 @@ def fit(
         if options.after_train is not None:
             options.after_train(state)
         start = time.perf_counter()
-        test_metrics = evaluate(state.model, test, task, options.eval_batch_size)
+        test_metrics = evaluate(
+            state.forward_model, test, task, options.eval_batch_size, options.autocast
+        )
         test_seconds = time.perf_counter() - start
         state.epoch = epoch
         metrics: dict[str, float] = {"epoch": epoch}
@@ -119,7 +132,8 @@ def train_epoch(
     options: LoopOptions,
     advance: Callable[[], None],
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
-    model, optimizer = state.model, state.optimizer
+    model, optimizer, forward = state.model, state.optimizer, state.forward_model
+    scaler = state.scaler or torch.amp.GradScaler(enabled=False)
     penalties = [r for r in state.regularizers if overrides(r, "penalty")]
     before_step = [r for r in state.regularizers if overrides(r, "before_step")]
     model.train()
@@ -135,27 +149,37 @@ def train_epoch(
         drop_last=options.drop_last,
         generator=state.generator,
     ):
+        first_step = state.first_step_seconds is None
+        started = time.perf_counter()
         if split.stateful and recurrent_state is not None:
             recurrent_state = model.detach_state(recurrent_state)
-        output, recurrent_state = task.forward(
-            model, x, recurrent_state if split.stateful else None
-        )
-        loss = task.loss(output, y)
-        objective = loss
-        for regularizer in penalties:
-            objective = objective + regularizer.penalty(model)
+        if options.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with options.autocast():
+            carried = recurrent_state if split.stateful else None
+            output, recurrent_state = task.forward(forward, x, carried)
+            loss = task.loss(output, y)
+            objective = loss
+            for regularizer in penalties:
+                objective = objective + regularizer.penalty(model)
         optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        for regularizer in before_step:
-            regularizer.before_step(model)
-        optimizer.step()
+        scaler.scale(objective).backward()
+        if before_step:
+            scaler.unscale_(optimizer)  # hooks such as clipping see the true gradients
+            for regularizer in before_step:
+                regularizer.before_step(model)
+        scaler.step(optimizer)
+        scaler.update()
         state.step += 1
+        if first_step:  # one sync per run: the first step carries any compilation
+            _synchronize(x.device)
+            state.first_step_seconds = time.perf_counter() - started
         bad = ~torch.isfinite(loss.detach())
         first_bad_step = torch.where(bad & (first_bad_step < 0), state.step, first_bad_step)
         if options.every_n_steps and state.step % options.every_n_steps == 0:
             options.on_step(state)
         # Sums stay on the device: one host sync per epoch, not one per step.
-        _accumulate(sums, task.batch_sums(output.detach(), y, loss))
+        _accumulate(sums, task.batch_sums(output.detach().float(), y, loss.float()))
         count += task.count(y)
         if options.log_every_n_steps and state.step % options.log_every_n_steps == 0:
             logged.append((state.step, loss.detach()))
@@ -174,19 +198,32 @@ def train_epoch(
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Any, task: Task, batch_size: int) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    split: Any,
+    task: Task,
+    batch_size: int,
+    autocast: Callable[[], AbstractContextManager] = nullcontext,
+) -> dict[str, float]:
     model.eval()
     sums: dict[str, torch.Tensor] = {}
     count = 0
     recurrent_state = None
     for x, y in split.batches(batch_size):
-        output, recurrent_state = task.forward(
-            model, x, recurrent_state if split.stateful else None
-        )
-        _accumulate(sums, task.batch_sums(output, y, task.loss(output, y)))
+        with autocast():
+            output, recurrent_state = task.forward(
+                model, x, recurrent_state if split.stateful else None
+            )
+            loss = task.loss(output, y)
+        _accumulate(sums, task.batch_sums(output.float(), y, loss.float()))
         count += task.count(y)
     metrics = task.finalize({k: v.item() for k, v in sums.items()}, count)
     return {**metrics, "count": count}
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _device(model: nn.Module) -> torch.device:
