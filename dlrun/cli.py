@@ -2,7 +2,8 @@
 
 User errors (DlrunError) print as one paragraph and exit with status 2; Hydra reports
 config errors (unknown option, misspelt key, wrong type) itself, with status 1. A run whose
-loss turns NaN or infinite stops with status 3, its last good checkpoint kept. In a sweep
+loss turns NaN or infinite stops with status 3, its last good checkpoint kept. SIGINT or
+SIGTERM stops a run after the step in progress, saved, with status 128 + the signal. In a sweep
 a failed job is recorded in its summary.json and the sweep goes on; the command then exits
 with status 1.
 """
@@ -10,6 +11,7 @@ with status 1.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import hydra
@@ -22,13 +24,14 @@ from rich.markup import escape
 import dlrun.builtins  # noqa: F401  (registers models, data sets, optimizers... and schemas)
 from dlrun import sweep
 from dlrun.config import register_configs
-from dlrun.errors import DlrunError, RunDiverged
+from dlrun.errors import DlrunError, RunDiverged, RunInterrupted
 from dlrun.naming import register_resolvers
 from dlrun.run import run
 from dlrun.runfolder import RunFolder
 
 EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
+EXIT_STOPPED_AT_ONCE = 130
 EXIT_SWEEP_FAILED = 1
 
 log = logging.getLogger("dlrun")
@@ -41,6 +44,9 @@ def _train(cfg: DictConfig) -> dict | None:
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         return run(cfg, output_dir)
+    except RunInterrupted as err:  # a sweep stops too: the user or the scheduler asked
+        report(err)
+        raise SystemExit(128 + signal.Signals[err.signal_name].value) from None
     except RunDiverged as err:  # summary.json already says `diverged`
         report(err)
         if not in_sweep:
@@ -61,7 +67,11 @@ def _train(cfg: DictConfig) -> dict | None:
 def main() -> None:
     register_resolvers()
     register_configs()
-    _train()
+    try:
+        _train()
+    except KeyboardInterrupt:  # a second SIGINT/SIGTERM, or one outside training
+        Console(stderr=True).print("Stopped at once; files written so far are whole.")
+        sys.exit(EXIT_STOPPED_AT_ONCE)
     if sweep.last_failed_jobs:
         sys.exit(EXIT_SWEEP_FAILED)
 

@@ -8,5 +8,13 @@ class DlrunError(Exception):
     """
 
 
+class RunInterrupted(DlrunError):
+    """SIGINT or SIGTERM stopped the run between two steps, after saving its state."""
+
+    def __init__(self, message: str, signal_name: str) -> None:
+        super().__init__(message)
+        self.signal_name = signal_name
+
+
 class RunDiverged(DlrunError):
     """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""

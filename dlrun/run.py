@@ -20,7 +20,7 @@ from dlrun.data import Dataset, Split
 from dlrun.data.loader import LoaderSplit
 from dlrun.diagnostics.norms import LayerNorms
 from dlrun.diagnostics.verdict import fit_verdict
-from dlrun.errors import DlrunError, RunDiverged
+from dlrun.errors import DlrunError, RunDiverged, RunInterrupted
 from dlrun.initializers import weight_stats
 from dlrun.loggers import build_loggers
 from dlrun.provenance import git_commit, versions
@@ -31,6 +31,7 @@ from dlrun.runfolder import RunFolder
 from dlrun.tasks import Task, metric_columns, task_for
 from dlrun.train.checkpoint import (
     BEST,
+    INTERRUPTED,
     LAST,
     copy_checkpoint,
     find_checkpoint,
@@ -39,8 +40,16 @@ from dlrun.train.checkpoint import (
     save_checkpoint,
 )
 from dlrun.train.device import resolve_device
-from dlrun.train.loop import Diverged, EpochReport, LoopOptions, TrainState, fit
+from dlrun.train.loop import (
+    Diverged,
+    EpochReport,
+    Interrupted,
+    LoopOptions,
+    TrainState,
+    fit,
+)
 from dlrun.train.seeding import seed_everything
+from dlrun.train.signals import graceful_stop
 
 log = logging.getLogger("dlrun")
 
@@ -148,7 +157,27 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     for logger in loggers:
         logger.start(folder.path, config, folder.path.name)
     try:
-        fit(state, train_split, test_split, task, options, on_epoch_end)
+        with graceful_stop(state):
+            fit(state, train_split, test_split, task, options, on_epoch_end)
+    except Interrupted as err:
+        # The epoch in progress is not finished: last.pt stays at the last whole epoch, so a
+        # resume repeats this epoch and ends exactly as an uninterrupted run would.
+        save_checkpoint(folder.checkpoints / INTERRUPTED, state, config)
+        summary = _summary(cfg, task, folder, state, device, started, "interrupted")
+        summary["interrupted_at"] = {
+            "signal": err.signal_name,
+            "epoch": err.epoch,
+            "step": err.step,
+        }
+        folder.write_summary(summary)
+        folder.plot(_title(cfg), log_loss=task.name == "regression", final=True)
+        _finish(loggers, summary)
+        raise RunInterrupted(
+            f"Stopped by {err}. checkpoints/{LAST} holds the last whole epoch "
+            f"({state.epoch}) and checkpoints/{INTERRUPTED} the weights at the stop; continue "
+            f"with trainer.resume={folder.path}.",
+            err.signal_name,
+        ) from None
     except Diverged as err:
         summary = _summary(cfg, task, folder, state, device, started, "diverged")
         summary["diverged_at"] = {"epoch": err.epoch, "step": err.step}

@@ -42,6 +42,8 @@ class TrainState:
     # Scales the fp16 loss; None unless trainer.precision=16.
     scaler: torch.amp.GradScaler | None = None
     first_step_seconds: float | None = None
+    # Set by a SIGINT/SIGTERM handler: the loop stops after the step in progress.
+    stop_signal: str | None = None
 
     @property
     def forward_model(self) -> nn.Module:
@@ -64,6 +66,14 @@ class LoopOptions:
     after_train: Callable[[TrainState], None] | None = None
     autocast: Callable[[], AbstractContextManager] = nullcontext
     channels_last: bool = False
+
+
+class Interrupted(Exception):
+    """A stop was asked for (SIGINT, SIGTERM); the loop stopped between two steps."""
+
+    def __init__(self, signal_name: str, epoch: int, step: int) -> None:
+        super().__init__(f"{signal_name} after step {step} (epoch {epoch})")
+        self.signal_name, self.epoch, self.step = signal_name, epoch, step
 
 
 class Diverged(Exception):
@@ -92,6 +102,8 @@ def fit(
     """Train from `state.epoch` up to `options.epochs`, calling back after every epoch."""
     while state.epoch < options.epochs and state.stop_reason is None:
         epoch = state.epoch + 1
+        if state.stop_signal:
+            raise Interrupted(state.stop_signal, epoch, state.step)
         lr = state.optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
         total = train.num_batches(options.batch_size, options.drop_last)
@@ -174,6 +186,8 @@ def train_epoch(
         if first_step:  # one sync per run: the first step carries any compilation
             _synchronize(x.device)
             state.first_step_seconds = time.perf_counter() - started
+        if state.stop_signal:
+            raise Interrupted(state.stop_signal, state.epoch + 1, state.step)
         bad = ~torch.isfinite(loss.detach())
         first_bad_step = torch.where(bad & (first_bad_step < 0), state.step, first_bad_step)
         if options.every_n_steps and state.step % options.every_n_steps == 0:

@@ -1,0 +1,42 @@
+"""SIGINT and SIGTERM (what SLURM sends before preemption) stop a run between two steps.
+
+The first signal asks the loop to stop after the step in progress, so the run can save a
+checkpoint and say `interrupted` in summary.json; a second one stops at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dlrun.train.loop import TrainState
+
+log = logging.getLogger("dlrun")
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def graceful_stop(state: TrainState) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if state.stop_signal is None:
+            state.stop_signal = name
+            log.warning("%s: stopping after this step (send it again to stop at once)", name)
+            return
+        for sig, previous_handler in previous.items():
+            signal.signal(sig, previous_handler)
+        raise KeyboardInterrupt(f"second {name}: stopped at once")
+
+    previous = {sig: signal.signal(sig, handle) for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, previous_handler in previous.items():
+            signal.signal(sig, previous_handler)

@@ -1,0 +1,47 @@
+"""Checkpoints load with weights_only: crafted, truncated or foreign files are refused clearly."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from dlrun.errors import DlrunError
+from dlrun.train.checkpoint import load_checkpoint
+
+
+class RunsCodeOnLoad:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))  # creating the marker file proves code ran
+
+
+def test_a_checkpoint_crafted_to_run_code_is_refused(tmp_path):
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "dlrun-checkpoint-v1", "payload": RunsCodeOnLoad(str(marker))}, path)
+    with pytest.raises(DlrunError, match="not a readable dlrun checkpoint"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    with pytest.raises(pickle.UnpicklingError):  # what plain torch.load would have run
+        torch.load(path, weights_only=True)
+
+
+def test_truncated_and_foreign_files_give_one_clear_error(tmp_path):
+    good = tmp_path / "good.pt"
+    torch.save({"format": "dlrun-checkpoint-v1", "epoch": 1}, good)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:40])
+    with pytest.raises(DlrunError, match="truncated"):
+        load_checkpoint(truncated)
+    text = tmp_path / "notes.pt"
+    text.write_text("just some text")
+    with pytest.raises(DlrunError, match="not a readable dlrun checkpoint"):
+        load_checkpoint(text)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    with pytest.raises(DlrunError, match="not a dlrun checkpoint"):
+        load_checkpoint(foreign)
