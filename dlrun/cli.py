@@ -19,17 +19,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 from rich.console import Console
-from rich.markup import escape
 
 import dlrun.builtins  # noqa: F401  (registers models, data sets, optimizers... and schemas)
 from dlrun import sweep
 from dlrun.config import register_configs
-from dlrun.errors import DlrunError, RunDiverged, RunInterrupted
+from dlrun.errors import EXIT_USER_ERROR, DlrunError, RunDiverged, RunInterrupted, report
 from dlrun.naming import register_resolvers
 from dlrun.run import run
 from dlrun.runfolder import RunFolder
 
-EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
 EXIT_STOPPED_AT_ONCE = 130
 EXIT_SWEEP_FAILED = 1
@@ -74,9 +72,3 @@ def main() -> None:
         sys.exit(EXIT_STOPPED_AT_ONCE)
     if sweep.last_failed_jobs:
         sys.exit(EXIT_SWEEP_FAILED)
-
-
-def report(err: DlrunError) -> None:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"[bold red]Error:[/] {escape(str(err))}"
-    )

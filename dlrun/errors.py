@@ -1,5 +1,10 @@
 """Errors meant for the person at the keyboard, not for a debugger."""
 
+from __future__ import annotations
+
+# The exit status of a problem the user can fix.
+EXIT_USER_ERROR = 2
+
 
 class DlrunError(Exception):
     """A problem the user can fix: the message says what was wrong and what to do.
@@ -18,3 +23,13 @@ class RunInterrupted(DlrunError):
 
 class RunDiverged(DlrunError):
     """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+def report(err: DlrunError) -> None:
+    """Print the error as one paragraph on stderr."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]Error:[/] {escape(str(err))}"
+    )

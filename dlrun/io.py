@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from dlrun.errors import DlrunError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -26,7 +28,10 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     """Write through `write(fileobj)` into a temp file beside `path`, then rename over it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise DlrunError(f"Cannot write {path}: {err.strerror or err}.") from err
     os.fchmod(fd, FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -34,6 +39,12 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as err:  # a full disk, a vanished folder: the old file stays whole
+        Path(tmp).unlink(missing_ok=True)
+        raise DlrunError(
+            f"Cannot write {path}: {err.strerror or err}. The previous version of the file, "
+            f"if any, is intact; free some space or choose another output folder."
+        ) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

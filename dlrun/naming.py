@@ -12,6 +12,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from dlrun.errors import EXIT_USER_ERROR, DlrunError, report
 from dlrun.train.checkpoint import run_folder_of
 
 MAX_NAME = 80
@@ -44,14 +45,26 @@ def run_dir(fresh: str, resume: str | None) -> str:
         if existing is not None:
             return str(existing)
     base = Path(fresh)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, 1000):
-        candidate = base if attempt == 1 else base.with_name(f"{base.name}_{attempt}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return str(candidate)
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 1000):
+            candidate = base if attempt == 1 else base.with_name(f"{base.name}_{attempt}")
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return str(candidate)
+    except OSError as err:
+        # Raised inside Hydra's config resolution, an exception would print a traceback:
+        # say it plainly and stop here.
+        report(
+            DlrunError(
+                f"Cannot create the run folder {base}: {err.strerror or err}. Run dlrun where "
+                f"it can write outputs/, or set hydra.run.dir (hydra.sweep.dir with -m) to a "
+                f"writable folder."
+            )
+        )
+        raise SystemExit(EXIT_USER_ERROR) from None
     raise RuntimeError(f"no free run folder name next to {base}")
 
 

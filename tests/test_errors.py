@@ -79,3 +79,40 @@ def test_unknown_monitor_is_refused_before_training(workdir):
 def test_drop_last_that_leaves_no_batch_is_refused(workdir):
     result = run_dlrun(*SMOKE, "trainer.drop_last=true", "trainer.batch_size=1000", cwd=workdir)
     assert_failed_cleanly(result, "trainer.batch_size=1000", "drop_last")
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused(workdir):
+    (workdir / "outputs").write_text("a file where the output folder should be")
+    result = run_dlrun(*SMOKE, cwd=workdir)
+    assert_failed_cleanly(result, "Cannot create the run folder", "hydra.run.dir")
+    assert result.returncode == 2
+
+
+def test_resuming_a_run_of_another_model_is_refused(workdir):
+    first = run_dlrun(*SMOKE, "trainer.epochs=1", cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    (folder,) = run_folders(workdir)
+    result = run_dlrun(*SMOKE, "model=mlp", f"trainer.resume={folder}", cwd=workdir)
+    assert_failed_cleanly(result, "different model config")
+    assert result.returncode == 2
+
+
+def test_a_failed_write_keeps_the_old_file_whole(tmp_path):
+    import errno
+
+    import pytest
+
+    from dlrun.errors import DlrunError
+    from dlrun.io import atomic_write, atomic_write_text
+
+    path = tmp_path / "metrics.csv"
+    atomic_write_text(path, "epoch,loss\n1,0.5\n")
+
+    def disk_full(handle):
+        handle.write(b"epoch,lo")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DlrunError, match="No space left on device"):
+        atomic_write(path, disk_full)
+    assert path.read_text() == "epoch,loss\n1,0.5\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]  # no temp file left
