@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import SMOKE, run_dlrun, run_folders
 
 
@@ -100,8 +101,6 @@ def test_resuming_a_run_of_another_model_is_refused(workdir):
 def test_a_failed_write_keeps_the_old_file_whole(tmp_path):
     import errno
 
-    import pytest
-
     from dlrun.errors import DlrunError
     from dlrun.io import atomic_write, atomic_write_text
 
@@ -116,3 +115,29 @@ def test_a_failed_write_keeps_the_old_file_whole(tmp_path):
         atomic_write(path, disk_full)
     assert path.read_text() == "epoch,loss\n1,0.5\n"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]  # no temp file left
+
+
+@pytest.mark.parametrize(
+    ("override", "phrase"),
+    [
+        ("optimizer.lr=-1", "optimizer.lr=-1"),
+        ("model.dropout=[1.5]", "model.dropout=1.5"),
+        ("trainer.epochs=-1", "trainer.epochs=-1"),
+    ],
+)
+def test_out_of_range_values_name_the_key_and_the_range(workdir, override, phrase):
+    result = run_dlrun(*SMOKE, "model=mlp", override, cwd=workdir)
+    assert_failed_cleanly(result, phrase)
+    assert result.returncode == 2
+    assert_no_finished_run(workdir)
+
+
+def test_a_failing_job_is_reported_and_the_sweep_goes_on(workdir):
+    import pandas as pd
+
+    result = run_dlrun("-m", *SMOKE, "optimizer.lr=0.1,-1,0.05", cwd=workdir)
+    assert result.returncode == 1
+    (sweep,) = (workdir / "outputs" / "multirun").glob("*/*")
+    table = pd.read_csv(sweep / "sweep_summary.csv")
+    assert table["status"].tolist() == ["completed", "failed", "completed"]
+    assert "optimizer.lr=-1" in table["error"].iloc[1]
