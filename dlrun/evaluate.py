@@ -195,7 +195,7 @@ def evaluate_checkpoint(options: EvalOptions) -> EvalResult:
     from dlrun.config import DataPath, Loss
     from dlrun.registry import DATASETS, MODELS
     from dlrun.regularizers import build_regularizers
-    from dlrun.run import import_plugins
+    from dlrun.run import import_plugins, place_split
     from dlrun.tasks import task_for
     from dlrun.train.checkpoint import load_checkpoint
     from dlrun.train.loop import evaluate
@@ -237,15 +237,8 @@ def evaluate_checkpoint(options: EvalOptions) -> EvalResult:
     task = task_for(data.meta, _enum(Loss, trainer.get("loss", "auto"), "trainer.loss"))
     limit = trainer.get(f"max_{options.split}_samples")
     split = getattr(data, options.split).head(limit, seed=seed)
-    data_path = _enum(DataPath, trainer.get("data_path", "tensor"), "trainer.data_path")
-    if data_path is DataPath.tensor:
-        split = split.to(device)
-    else:  # the DataLoader path, as the run read its data
-        from dlrun.data.loader import LoaderSplit
-
-        split = LoaderSplit(
-            split, device, int(trainer.get("num_workers", 0)), bool(trainer.get("pin_memory"))
-        )
+    _enum(DataPath, trainer.get("data_path", "tensor"), "trainer.data_path")  # a clear error
+    split = place_split(split, trainer, device)  # as the run read its data
     batch_size = options.batch_size or int(trainer.get("eval_batch_size") or 1024)
     if split.num_batches(batch_size) == 0:
         raise DlrunError(

@@ -73,3 +73,23 @@ def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
     return repr(value) if isinstance(value, float) else value
+
+
+def read_csv_rows(path: str | Path) -> list[dict[str, Any]]:
+    """A CSV written by csv_text, back as rows: numbers as int or float, empty cells None."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _parse(text: str | None) -> Any:
+    if text is None or text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

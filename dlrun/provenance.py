@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 from pathlib import Path
@@ -19,6 +20,7 @@ def versions() -> dict[str, str]:
     }
 
 
+@functools.cache  # asked for at every epoch's summary; the checkout does not change meanwhile
 def git_commit() -> dict[str, object] | None:
     """The commit of the dlrun checkout this code runs from; None for an installed wheel."""
     source = Path(dlrun.__file__).resolve().parent

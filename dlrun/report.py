@@ -21,7 +21,6 @@ is a row with its status and a note, never an error.
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import math
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlrun.errors import DlrunError
-from dlrun.io import csv_text
+from dlrun.io import csv_text, read_csv_rows
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -330,22 +329,10 @@ def print_table(console: Console, report: Report) -> None:
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     """metrics.csv as rows of numbers (text kept where a value is not one)."""
-    with path.open(newline="") as handle:
-        rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    rows = read_csv_rows(path)
     if not rows:
         raise ValueError("no rows")
     return rows
-
-
-def _number(text: str | None) -> Any:
-    if text is None:
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def _title(config: Mapping[str, str]) -> str:

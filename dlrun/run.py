@@ -88,8 +88,10 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     monitor, mode = _monitor(trainer, task)
     train_part = data.train.head(trainer.max_train_samples, seed=cfg.seed)
     train_targets = train_part.targets
-    train_split = _place(train_part, trainer, device)
-    test_split = _place(data.test.head(trainer.max_test_samples, seed=cfg.seed), trainer, device)
+    train_split = place_split(train_part, trainer, device)
+    test_split = place_split(
+        data.test.head(trainer.max_test_samples, seed=cfg.seed), trainer, device
+    )
     batch_size = trainer.batch_size or len(train_split)
     _check_batches(train_split, test_split, batch_size, trainer)
 
@@ -301,16 +303,18 @@ def _layer_norms(diagnostics, state: TrainState, folder: RunFolder, options: Loo
     return norms
 
 
-def _place(split, trainer: DictConfig, device: torch.device):
+def place_split(split, trainer: DictConfig | dict, device: torch.device):
     """On the device whole (tensor path), or batch by batch through a DataLoader."""
-    if trainer.data_path is DataPath.tensor:
+    if DataPath(trainer.get("data_path", "tensor")) is DataPath.tensor:
         return split.to(device)
     if not isinstance(split, Split):
         raise DlrunError(
             "trainer.data_path=dataloader works for data sets of independent samples; "
             "text is read as sequences: use trainer.data_path=tensor."
         )
-    return LoaderSplit(split, device, trainer.num_workers, trainer.pin_memory)
+    return LoaderSplit(
+        split, device, int(trainer.get("num_workers", 0)), bool(trainer.get("pin_memory"))
+    )
 
 
 def _check_batches(train, test, batch_size: int, trainer: DictConfig) -> None:

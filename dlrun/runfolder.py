@@ -13,13 +13,12 @@ checkpoints/  last.pt and best.pt
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from dlrun.io import atomic_write_json, atomic_write_text, csv_text
+from dlrun.io import atomic_write_json, atomic_write_text, csv_text, read_csv_rows
 from dlrun.plots import plot_curves, plot_gradients
 
 # Drawing takes a few tenths of a second: runs of many short epochs redraw less often.
@@ -48,10 +47,12 @@ class RunFolder:
 
     def restore(self, epochs: int) -> None:
         """On resume: keep the rows of the epochs the checkpoint has, drop any later ones."""
-        self.metrics = [r for r in _read_csv(self.metrics_csv) if int(r["epoch"]) <= epochs]
-        self.timings = [r for r in _read_csv(self.timings_csv) if int(r["epoch"]) <= epochs]
-        self.steps = [r for r in _read_csv(self.steps_csv) if int(r["epoch"]) <= epochs]
-        self.diagnostics = [r for r in _read_csv(self.diagnostics_csv) if int(r["epoch"]) <= epochs]
+
+        def kept(path: Path) -> list[dict[str, Any]]:
+            return [row for row in read_csv_rows(path) if row["epoch"] <= epochs]
+
+        self.metrics, self.timings = kept(self.metrics_csv), kept(self.timings_csv)
+        self.steps, self.diagnostics = kept(self.steps_csv), kept(self.diagnostics_csv)
         if self.generated_txt.is_file():
             blocks = self.generated_txt.read_text(encoding="utf-8").split("\n\n")
             self.generated = [b for b in blocks if b and _block_epoch(b) <= epochs]
@@ -108,19 +109,3 @@ def _block_epoch(block: str) -> int:
 def _to_csv(rows: list[dict[str, Any]]) -> str:
     # Floats are written with repr, so a resumed run rewrites earlier rows unchanged.
     return csv_text(rows)
-
-
-def _read_csv(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as handle:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-
-
-def _parse(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
