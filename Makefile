@@ -11,7 +11,7 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev,tracking]'
+	$(BIN)/pip install --quiet -e '.[dev,tracking,sweep,slurm]'
 	touch $@
 
 # Fashion-MNIST from Debian's package where apt-get exists; otherwise `make run` lets

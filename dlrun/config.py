@@ -123,6 +123,9 @@ class Config:
     # What a sweep's comparison plot shows.
     report: ReportConfig = MISSING
     diagnostics: DiagnosticsConfig = MISSING
+    # What `dlrun` returns to a hyperparameter search: best.<column> or final.<column>
+    # of metrics.csv, e.g. best.test_acc (see search.py); null returns nothing.
+    optimized_metric: str | None = MISSING
 
 
 def register_configs() -> None:

@@ -26,12 +26,21 @@ def run_name() -> str:
     parts = [choices.get("model"), choices.get("optimizer")]
     for override in hydra.overrides.task:
         key, _, value = override.lstrip("+~").partition("=")
-        value = value.strip("[]").replace(",", "+")  # regularizer=[l2,dropout] -> l2+dropout
+        value = _short(value.strip("[]").replace(",", "+"))  # [l2,dropout] -> l2+dropout
         if key in UNNAMED_KEYS or key in ("model", "optimizer") or key.startswith("report."):
             continue
         parts.append(value if "." not in key else f"{key.rsplit('.', 1)[-1]}{value}")
     name = "_".join(p for p in parts if p)
     return re.sub(r"[^A-Za-z0-9._=+-]+", "-", name)[:MAX_NAME].strip("-_") or "run"
+
+
+def _short(value: str) -> str:
+    """A search's long floats to 4 significant digits: lr0.0443 rather than lr0.0443037524..."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return f"{number:.4g}" if len(value) > 8 and not value.isdigit() else value
 
 
 def run_dir(fresh: str, resume: str | None) -> str:

@@ -15,6 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from dlrun import search
 from dlrun.config import DataPath, MonitorMode, validate
 from dlrun.data import Dataset, Split
 from dlrun.data.loader import LoaderSplit
@@ -29,6 +30,7 @@ from dlrun.registry import DATASETS, INITS, MODELS, OPTIMIZERS, SCHEDULERS
 from dlrun.regularizers import build_regularizers
 from dlrun.runfolder import RunFolder
 from dlrun.tasks import Task, metric_columns, task_for
+from dlrun.train import distributed
 from dlrun.train.checkpoint import (
     BEST,
     INTERRUPTED,
@@ -40,6 +42,7 @@ from dlrun.train.checkpoint import (
     save_checkpoint,
 )
 from dlrun.train.device import resolve_device
+from dlrun.train.distributed import Reducer, Shard, World, world_from_env
 from dlrun.train.loop import (
     Diverged,
     EpochReport,
@@ -60,7 +63,18 @@ MAX_LISTED_WEIGHTS = 32
 
 
 def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
-    """Train as configured, leave the run folder in `output_dir`, return the summary."""
+    """Train as configured, leave the run folder in `output_dir`, return the summary.
+
+    Under torchrun this is one rank of a data-parallel run (train/distributed.py).
+    """
+    world = world_from_env()
+    try:
+        return _run(cfg, output_dir, world)
+    finally:
+        distributed.stop()
+
+
+def _run(cfg: DictConfig, output_dir: str, world: World) -> dict[str, Any]:
     started = time.time()
     validate(cfg)
     import_plugins(list(cfg.plugins))
@@ -68,8 +82,12 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     trainer = cfg.trainer
     if trainer.num_threads is not None:
         torch.set_num_threads(trainer.num_threads)
+    if not world.is_main:  # rank 0 speaks for the run
+        log.setLevel(logging.WARNING)
     seed_everything(cfg.seed)
     device = resolve_device(trainer.device)
+    if world.distributed:
+        device = distributed.start(world, device)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
 
     checkpoint = None
@@ -78,7 +96,8 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
         _check_resumable(checkpoint["config"], config, trainer.resume)
 
     regularizers = build_regularizers(cfg.regularizer)
-    loggers = build_loggers(cfg.logger)  # a missing package fails before any data loads
+    # A missing package fails before any data loads.
+    loggers = build_loggers(cfg.logger) if world.is_main else []
     model_cfg = OmegaConf.create(OmegaConf.to_container(cfg.model))
     for regularizer in regularizers:
         regularizer.configure_model(model_cfg)
@@ -86,13 +105,18 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     data = DATASETS.build(cfg.dataset)
     task = task_for(data.meta, trainer.loss)
     monitor, mode = _monitor(trainer, task)
+    if cfg.optimized_metric:
+        search.check_columns(cfg.optimized_metric, metric_columns(task))
     train_part = data.train.head(trainer.max_train_samples, seed=cfg.seed)
     train_targets = train_part.targets
     train_split = place_split(train_part, trainer, device)
-    test_split = place_split(
-        data.test.head(trainer.max_test_samples, seed=cfg.seed), trainer, device
-    )
+    test_part = data.test.head(trainer.max_test_samples, seed=cfg.seed)
+    test_split = place_split(test_part, trainer, device)
     batch_size = trainer.batch_size or len(train_split)
+    if world.distributed:
+        train_split = Shard(train_split, world, even=True)
+        test_split = Shard(test_split, world, even=False)
+        batch_size = distributed.per_rank_batch(batch_size, world)
     _check_batches(train_split, test_split, batch_size, trainer)
 
     model = MODELS.build(model_cfg, data.meta)
@@ -109,8 +133,11 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     state.scaler = torch.amp.GradScaler(device.type, enabled=trainer.precision == "16")
     if trainer.compile:
         state.compiled = torch.compile(model)
+    if world.distributed:
+        state.ddp = distributed.wrap(state.compiled or model, device)
+        seed_everything(cfg.seed + world.rank)  # ranks draw different dropout masks
 
-    folder = RunFolder(output_dir)
+    folder = RunFolder(output_dir, writes=world.is_main)
     if checkpoint is None:
         folder.write_init_stats(weight_stats(model))
     else:
@@ -118,7 +145,14 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
         folder.restore(state.epoch)
         log.info("Resuming after epoch %d from %s", state.epoch, trainer.resume)
 
-    _log_start(cfg, data, model, device, len(train_split), len(test_split), folder)
+    _log_start(cfg, data, model, device, len(train_part), len(test_part), folder)
+    if world.distributed:
+        log.info(
+            "Data-parallel: %d processes (%s), %d samples per process per step",
+            world.size,
+            "nccl" if device.type == "cuda" else "gloo",
+            batch_size,
+        )
     log.info("Batch shapes: %s", _shapes(model, task, test_split))
     folder.write_summary(_summary(cfg, task, folder, state, device, started, "running"))
 
@@ -129,7 +163,9 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
         )
         if improved:
             state.best_value, state.best_epoch = value, state.epoch
-        folder.add_epoch(report.metrics, report.timings, report.steps)
+        folder.add_epoch(report.metrics, report.timings, report.steps)  # rank 0 writes
+        if not world.is_main:
+            return
         for logger in loggers:
             logger.log_metrics(report.metrics, step=state.epoch, prefix="epoch/")
             for row in report.steps:
@@ -154,17 +190,20 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
         drop_last=trainer.drop_last,
         progress=trainer.progress,
         log_every_n_steps=trainer.log_every_n_steps,
+        reducer=Reducer(device) if world.distributed else None,
     )
     norms = _layer_norms(cfg.diagnostics, state, folder, options)
     for logger in loggers:
         logger.start(folder.path, config, folder.path.name)
     try:
-        with graceful_stop(state):
+        # torchrun passes a terminal's Ctrl-C on to processes that had it already.
+        with graceful_stop(state, repeat_grace=5.0 if world.distributed else 0.0):
             fit(state, train_split, test_split, task, options, on_epoch_end)
     except Interrupted as err:
         # The epoch in progress is not finished: last.pt stays at the last whole epoch, so a
         # resume repeats this epoch and ends exactly as an uninterrupted run would.
-        save_checkpoint(folder.checkpoints / INTERRUPTED, state, config)
+        if world.is_main:
+            save_checkpoint(folder.checkpoints / INTERRUPTED, state, config)
         summary = _summary(cfg, task, folder, state, device, started, "interrupted")
         summary["interrupted_at"] = {
             "signal": err.signal_name,
@@ -202,6 +241,9 @@ def run(cfg: DictConfig, output_dir: str) -> dict[str, Any]:
     summary["fit"] = fit_verdict(summary["final"], task.name, cfg.diagnostics.verdict, baseline)
     summary["extras"] = extras(state.model)
     summary["reference"] = compare(cfg.reference, cfg, folder.metrics, summary["extras"])
+    if cfg.optimized_metric:
+        value = search.objective(folder.metrics, cfg.optimized_metric)
+        summary["optimized"] = {"metric": cfg.optimized_metric, "value": value}
     folder.write_summary(summary)
     if summary["reference"] and summary["reference"]["figures"]:
         log.info("%s", render(summary["reference"]))
@@ -397,6 +439,7 @@ def _summary(cfg, task: Task, folder: RunFolder, state, device, started: float, 
         "train_seconds": round(sum(r["train_seconds"] for r in folder.timings), 3),
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
+        "processes": world_from_env().size,  # data-parallel ranks (torchrun)
         "precision": cfg.trainer.precision,
         "compile": cfg.trainer.compile,
         # The first optimizer step, torch.compile's compilation included when it is on.

@@ -26,8 +26,10 @@ PLOT_EVERY_SECONDS = 10.0
 
 
 class RunFolder:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, writes: bool = True) -> None:
+        """`writes=False` keeps the rows in memory only (data-parallel ranks other than 0)."""
         self.path = Path(path)
+        self.writes = writes
         self.checkpoints = self.path / "checkpoints"
         self.metrics_csv = self.path / "metrics.csv"
         self.timings_csv = self.path / "timings.csv"
@@ -62,27 +64,28 @@ class RunFolder:
     ) -> None:
         self.metrics.append(metrics)
         self.timings.append(timings)
-        atomic_write_text(self.metrics_csv, _to_csv(self.metrics))
-        atomic_write_text(self.timings_csv, _to_csv(self.timings))
+        self._write(self.metrics_csv, _to_csv(self.metrics))
+        self._write(self.timings_csv, _to_csv(self.timings))
         if steps:
             self.steps.extend(steps)
-            atomic_write_text(self.steps_csv, _to_csv(self.steps))
+            self._write(self.steps_csv, _to_csv(self.steps))
 
     def add_diagnostics(self, rows: list[dict[str, Any]]) -> None:
         self.diagnostics.extend(rows)
-        atomic_write_text(self.diagnostics_csv, _to_csv(self.diagnostics))
+        self._write(self.diagnostics_csv, _to_csv(self.diagnostics))
 
     def add_generated(self, epoch: int, samples: dict[str, str]) -> None:
         lines = [f"epoch {epoch}"] + [f"{prefix!r} -> {text!r}" for prefix, text in samples.items()]
         self.generated.append("\n".join(lines))
-        atomic_write_text(self.generated_txt, "\n\n".join(self.generated) + "\n")
+        self._write(self.generated_txt, "\n\n".join(self.generated) + "\n")
 
     def write_init_stats(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            atomic_write_text(self.init_stats_csv, _to_csv(rows))
+            self._write(self.init_stats_csv, _to_csv(rows))
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_json(self.summary_json, summary)
+        if self.writes:
+            atomic_write_json(self.summary_json, summary)
 
     def mark_failed(self, error: str) -> None:
         """Record a failed job, keeping whatever the summary already said."""
@@ -94,12 +97,20 @@ class RunFolder:
     def plot(self, title: str, log_loss: bool = False, final: bool = False) -> None:
         """Redraw curves.png: at the end, and during training at most every PLOT_EVERY s."""
         now = time.monotonic()
-        if not self.metrics or (not final and now - self._plotted < PLOT_EVERY_SECONDS):
+        if (
+            not self.writes
+            or not self.metrics
+            or (not final and now - self._plotted < PLOT_EVERY_SECONDS)
+        ):
             return
         plot_curves(self.metrics, self.curves_png, title, log_loss)
         if self.diagnostics:
             plot_gradients(self.diagnostics, self.gradients_png, title)
         self._plotted = now
+
+    def _write(self, path: Path, text: str) -> None:
+        if self.writes:
+            atomic_write_text(path, text)
 
 
 def _block_epoch(block: str) -> int:

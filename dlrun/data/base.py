@@ -79,8 +79,17 @@ class Split:
     # Independent samples: no recurrent state is carried from one batch to the next.
     stateful = False
 
-    def batches(self, batch_size: int, *, shuffle=False, drop_last=False, generator=None):
-        return batches(self, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator)
+    def batches(
+        self, batch_size: int, *, shuffle=False, drop_last=False, generator=None, order=None
+    ):
+        return batches(
+            self,
+            batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            generator=generator,
+            order=order,
+        )
 
     def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
         return num_batches(len(self), batch_size, drop_last)

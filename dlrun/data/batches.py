@@ -18,13 +18,17 @@ def batches(
     shuffle: bool = False,
     drop_last: bool = False,
     generator: torch.Generator | None = None,
+    order: torch.Tensor | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (inputs, targets) batches on the split's device, inputs as float32."""
-    n = len(split)
-    if shuffle:
-        order = torch.randperm(n, generator=generator).to(split.targets.device)
-    else:
-        order = None
+    """Yield (inputs, targets) batches on the split's device, inputs as float32.
+
+    `order` takes these samples in this order instead (a data-parallel rank's share).
+    """
+    if order is not None:
+        order = order.to(split.targets.device)
+    elif shuffle:
+        order = torch.randperm(len(split), generator=generator).to(split.targets.device)
+    n = len(split) if order is None else len(order)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         if order is None:

@@ -38,13 +38,16 @@ class LoaderSplit:
         shuffle: bool = False,
         drop_last: bool = False,
         generator: torch.Generator | None = None,
+        order: torch.Tensor | None = None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches in the DataLoader's shuffle, or of the samples in `order` (a rank's share)."""
         loader = DataLoader(
             self.dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and order is None,
+            sampler=None if order is None else order.tolist(),
             drop_last=drop_last,
-            generator=generator if shuffle else None,
+            generator=generator if shuffle and order is None else None,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and self.device.type == "cuda",
         )

@@ -21,6 +21,9 @@ from torch import nn
 from dlrun.regularizers import Regularizer, overrides
 from dlrun.schedulers import EpochScheduler
 from dlrun.tasks import Task
+from dlrun.train.distributed import Reducer
+
+COUNT = "_count"  # the sample count, reduced across ranks with the metric sums
 
 
 @dataclass
@@ -37,8 +40,9 @@ class TrainState:
     best_value: float | None = None
     best_epoch: int | None = None
     stop_reason: str | None = None
-    # What the loop runs forward: the model itself, or its torch.compile'd wrapper.
+    # torch.compile's wrapper of the model, and DistributedDataParallel's of either.
     compiled: nn.Module | None = None
+    ddp: nn.Module | None = None
     # Scales the fp16 loss; None unless trainer.precision=16.
     scaler: torch.amp.GradScaler | None = None
     first_step_seconds: float | None = None
@@ -47,6 +51,12 @@ class TrainState:
 
     @property
     def forward_model(self) -> nn.Module:
+        """What training runs forward."""
+        return self.ddp or self.compiled or self.model
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """What evaluation runs forward: no gradients, so nothing to average across ranks."""
         return self.compiled or self.model
 
 
@@ -66,6 +76,13 @@ class LoopOptions:
     after_train: Callable[[TrainState], None] | None = None
     autocast: Callable[[], AbstractContextManager] = nullcontext
     channels_last: bool = False
+    # Data-parallel runs: adds up metric sums across ranks and agrees on stopping.
+    reducer: Reducer | None = None
+
+    def stop_signal(self, state: TrainState) -> str | None:
+        if self.reducer is None:
+            return state.stop_signal
+        return self.reducer.stop_signal(state.stop_signal)
 
 
 class Interrupted(Exception):
@@ -102,8 +119,8 @@ def fit(
     """Train from `state.epoch` up to `options.epochs`, calling back after every epoch."""
     while state.epoch < options.epochs and state.stop_reason is None:
         epoch = state.epoch + 1
-        if state.stop_signal:
-            raise Interrupted(state.stop_signal, epoch, state.step)
+        if stop := options.stop_signal(state):
+            raise Interrupted(stop, epoch, state.step)
         lr = state.optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
         total = train.num_batches(options.batch_size, options.drop_last)
@@ -114,7 +131,7 @@ def fit(
             options.after_train(state)
         start = time.perf_counter()
         test_metrics = evaluate(
-            state.forward_model, test, task, options.eval_batch_size, options.autocast
+            state.eval_model, test, task, options.eval_batch_size, options.autocast, options.reducer
         )
         test_seconds = time.perf_counter() - start
         state.epoch = epoch
@@ -186,8 +203,8 @@ def train_epoch(
         if first_step:  # one sync per run: the first step carries any compilation
             _synchronize(x.device)
             state.first_step_seconds = time.perf_counter() - started
-        if state.stop_signal:
-            raise Interrupted(state.stop_signal, state.epoch + 1, state.step)
+        if stop := options.stop_signal(state):
+            raise Interrupted(stop, state.epoch + 1, state.step)
         bad = ~torch.isfinite(loss.detach())
         first_bad_step = torch.where(bad & (first_bad_step < 0), state.step, first_bad_step)
         if options.every_n_steps and state.step % options.every_n_steps == 0:
@@ -198,9 +215,11 @@ def train_epoch(
         if options.log_every_n_steps and state.step % options.log_every_n_steps == 0:
             logged.append((state.step, loss.detach()))
         advance()
+    if options.reducer is not None:
+        first_bad_step = options.reducer.max(first_bad_step)
     if (diverged_at := int(first_bad_step)) >= 0:
         raise Diverged(state.epoch + 1, diverged_at)
-    metrics = task.finalize({k: v.item() for k, v in sums.items()}, count)
+    metrics, count = _finalize(task, sums, count, options.reducer)
     steps = []
     if logged:
         values = torch.stack([loss for _, loss in logged]).tolist()
@@ -218,6 +237,7 @@ def evaluate(
     task: Task,
     batch_size: int,
     autocast: Callable[[], AbstractContextManager] = nullcontext,
+    reducer: Reducer | None = None,
 ) -> dict[str, float]:
     model.eval()
     sums: dict[str, torch.Tensor] = {}
@@ -231,8 +251,18 @@ def evaluate(
             loss = task.loss(output, y)
         _accumulate(sums, task.batch_sums(output.float(), y, loss.float()))
         count += task.count(y)
-    metrics = task.finalize({k: v.item() for k, v in sums.items()}, count)
+    metrics, count = _finalize(task, sums, count, reducer)
     return {**metrics, "count": count}
+
+
+def _finalize(
+    task: Task, sums: dict[str, torch.Tensor], count: int, reducer: Reducer | None
+) -> tuple[dict[str, float], int]:
+    """Metrics from the sums of one pass, over every rank's share in data-parallel runs."""
+    if reducer is not None:
+        sums = reducer.sum({**sums, COUNT: torch.tensor(count)})
+        count = int(sums.pop(COUNT).item())
+    return task.finalize({k: v.item() for k, v in sums.items()}, count), count
 
 
 def _synchronize(device: torch.device) -> None:
