@@ -110,9 +110,10 @@ def test_two_gloo_processes_train_like_one_process_with_the_same_global_batch(wo
     summary = json.loads((ddp_folder / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["processes"] == 2
     assert (ddp_folder / "checkpoints" / "last.pt").is_file()
-    assert "Data-parallel: 2 processes (gloo), 32 samples per process per step" in (
-        ddp_folder / "train.log"
-    ).read_text()
+    assert (
+        "Data-parallel: 2 processes (gloo), 32 samples per process per step"
+        in (ddp_folder / "train.log").read_text()
+    )
     # Each global batch is the same 64 samples, split in two; gradients are averaged, so
     # the runs differ only by float rounding (sums are reduced in float64).
     assert_close(metrics(ddp_folder), metrics(single_folder), tolerance=1e-4)

@@ -101,7 +101,8 @@ def test_a_sweep_started_again_in_its_folder_continues_its_jobs(workdir):
         (None, {"_target_": "x.JoblibLauncher", "n_jobs": 16}, World(), 8, 1),
         (None, None, World(local_size=2), 2, 1),  # two torchrun ranks on two cores
         (None, {"_target_": "x.submitit.LocalLauncher", "cpus_per_task": 6}, World(), 64, 6),
-        (None, {"_target_": "x.submitit.SlurmLauncher", "cpus_per_task": 8}, World(0, 4, 0, 2), 64, 4),
+        (None, {"_target_": "x.submitit.SlurmLauncher", "cpus_per_task": 8}, World(0, 4, 0, 2),
+         64, 4),
         (None, {"_target_": "hydra._internal.BasicLauncher"}, World(), 8, None),
     ],
 )  # fmt: skip

@@ -43,7 +43,8 @@ def test_a_direction_that_would_search_for_the_worst_model_is_refused():
 
 
 def test_an_unknown_column_fails_before_training(workdir):
-    result = run_dlrun("dataset=digits", "trainer=smoke", "optimized_metric=best.val_acc", cwd=workdir)
+    args = ("dataset=digits", "trainer=smoke", "optimized_metric=best.val_acc")
+    result = run_dlrun(*args, cwd=workdir)
     assert result.returncode == 2
     message = " ".join(result.stderr.split())
     assert "optimized_metric=best.val_acc: val_acc is not a metric of this run" in message
