@@ -59,14 +59,14 @@ def _train(cfg: DictConfig) -> dict | float | None:
             return summary["optimized"]["value"]
         return summary
     except RunInterrupted as err:  # a sweep stops too: the user or the scheduler asked
-        report(err)
+        _report(err)
         raise SystemExit(128 + signal.Signals[err.signal_name].value) from None
     except RunDiverged as err:  # summary.json already says `diverged`
-        report(err)
+        _report(err)
         if not in_sweep:
             raise SystemExit(EXIT_DIVERGED) from None
     except DlrunError as err:
-        report(err)
+        _report(err)
         if not in_sweep:
             raise SystemExit(EXIT_USER_ERROR) from None
         RunFolder(output_dir).mark_failed(str(err))
@@ -76,6 +76,12 @@ def _train(cfg: DictConfig) -> dict | float | None:
         log.exception("Job failed")  # the traceback goes to this job's train.log
         RunFolder(output_dir).mark_failed(f"{type(err).__name__}: {err}")
     return None
+
+
+def _report(err: DlrunError) -> None:
+    """Rank 0 speaks for a data-parallel run: the other ranks stopped for the same reason."""
+    if world_from_env().is_main:
+        report(err)
 
 
 def _prepare_job(cfg: DictConfig, hydra_cfg, output_dir: str, in_sweep: bool) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,27 @@ def test_two_gloo_processes_train_like_one_process_with_the_same_global_batch(wo
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert len(run_folders(workdir)) == 3
     assert_close(metrics(short_folder), metrics(ddp_folder), tolerance=1e-6)
+
+
+def test_sigterm_to_torchrun_stops_both_ranks_at_one_step_and_rank_0_saves(workdir):
+    env = {k: v for k, v in os.environ.items() if k != "DLRUN_DATA"}
+    env.update({"HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"})
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc_per_node=2", "-m", "dlrun", *DDP_RUN[:-1], "trainer.epochs=1000"]
+    process = subprocess.Popen(
+        command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not list(workdir.glob("outputs/*/*/checkpoints/last.pt")):
+        assert process.poll() is None and time.monotonic() < deadline, "no epoch finished"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)  # what a scheduler sends; torchrun passes it on
+    output, _ = process.communicate(timeout=120)
+
+    (folder,) = run_folders(workdir)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "interrupted", output[-3000:]
+    assert summary["interrupted_at"]["signal"] == "SIGTERM"
+    assert (folder / "checkpoints" / "interrupted.pt").is_file()
+    assert output.count("Stopped by SIGTERM") == 1  # rank 0 speaks for both
+    assert str(folder) in output and "dlrun-rank1" not in output
