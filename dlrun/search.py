@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dlrun.errors import DlrunError
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from dlrun.errors import EXIT_USER_ERROR, DlrunError, report
 
 WHERE = ("best", "final")
 
@@ -33,6 +36,22 @@ def check_metric(name: str, direction: Any = None) -> None:
                 f"optimized_metric={name} with hydra.sweeper.direction={direction} would search "
                 f"for the worst model: set hydra.sweeper.direction={wanted}."
             )
+
+
+class CheckSearch(Callback):
+    """Checks the metric and the direction once, before the first trial, not in every trial."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            if not config.get("optimized_metric"):
+                raise DlrunError(
+                    "A search needs the number to optimize: set optimized_metric, e.g. "
+                    "optimized_metric=best.test_acc."
+                )
+            check_metric(config.optimized_metric, config.hydra.sweeper.get("direction"))
+        except DlrunError as err:
+            report(err)
+            raise SystemExit(EXIT_USER_ERROR) from None
 
 
 def check_columns(name: str, columns: Sequence[str]) -> None:

@@ -88,3 +88,19 @@ def test_a_study_kept_in_a_file_goes_on_where_it_stopped(workdir):
     study = optuna.load_study(study_name="digits_mlp", storage=storage)
     assert len(study.trials) == 4
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optimized_metric=final.test_loss", "set hydra.sweeper.direction=minimize"),
+        ("optimized_metric=null", "A search needs the number to optimize"),
+        ("optimized_metric=test_acc", "optimized_metric=test_acc is not a metric"),
+    ],
+)
+def test_a_search_that_cannot_work_stops_before_its_first_trial(workdir, override, message):
+    result = run_dlrun(*SEARCH, "hydra.sweeper.n_trials=2", override, cwd=workdir)
+    assert result.returncode == 2
+    assert message in " ".join(result.stderr.split())
+    assert "Launching" not in result.stdout + result.stderr
+    assert not list(workdir.glob("outputs/**/summary.json"))
