@@ -192,7 +192,8 @@ def _run(cfg: DictConfig, output_dir: str, world: World) -> dict[str, Any]:
         log_every_n_steps=trainer.log_every_n_steps,
         reducer=Reducer(device) if world.distributed else None,
     )
-    norms = _layer_norms(cfg.diagnostics, state, folder, options)
+    # Gradients are the same on every rank after averaging: rank 0's norms are the run's.
+    norms = _layer_norms(cfg.diagnostics, state, folder, options) if world.is_main else None
     for logger in loggers:
         logger.start(folder.path, config, folder.path.name)
     try:
