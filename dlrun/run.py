@@ -135,7 +135,6 @@ def _run(cfg: DictConfig, output_dir: str, world: World) -> dict[str, Any]:
         state.compiled = torch.compile(model)
     if world.distributed:
         state.ddp = distributed.wrap(state.compiled or model, device)
-        seed_everything(cfg.seed + world.rank)  # ranks draw different dropout masks
 
     folder = RunFolder(output_dir, writes=world.is_main)
     if checkpoint is None:
@@ -144,6 +143,8 @@ def _run(cfg: DictConfig, output_dir: str, world: World) -> dict[str, Any]:
         restore_state(state, checkpoint)
         folder.restore(state.epoch)
         log.info("Resuming after epoch %d from %s", state.epoch, trainer.resume)
+    if world.distributed:
+        distributed.seed_epoch(cfg.seed, world, state.epoch)
 
     _log_start(cfg, data, model, device, len(train_part), len(test_part), folder)
     if world.distributed:
@@ -164,6 +165,8 @@ def _run(cfg: DictConfig, output_dir: str, world: World) -> dict[str, Any]:
         if improved:
             state.best_value, state.best_epoch = value, state.epoch
         folder.add_epoch(report.metrics, report.timings, report.steps)  # rank 0 writes
+        if world.distributed:
+            distributed.seed_epoch(cfg.seed, world, state.epoch)
         if not world.is_main:
             return
         for logger in loggers:

@@ -121,14 +121,20 @@ def test_two_gloo_processes_train_like_one_process_with_the_same_global_batch(wo
     assert_close(metrics(ddp_folder), metrics(single_folder), tolerance=1e-4)
     assert summary["final"]["test_acc"] > 0.5
 
-    # Resume: 2 epochs, then continue to 3 under torchrun; ends where the 3-epoch run did.
-    short = torchrun(*DDP_RUN[:-1], "trainer.epochs=2", cwd=workdir)
+
+def test_a_resumed_data_parallel_run_ends_as_one_never_stopped_dropout_included(workdir):
+    dropout = (*DDP_RUN[:-1], "model.dropout=[0.5]")
+    whole = torchrun(*dropout, "trainer.epochs=3", cwd=workdir)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    short = torchrun(*dropout, "trainer.epochs=2", cwd=workdir)
     assert short.returncode == 0, short.stderr[-3000:]
-    short_folder = run_folders(workdir)[-1]
-    resumed = torchrun(*DDP_RUN, f"trainer.resume={short_folder}", cwd=workdir)
+    whole_folder, short_folder = run_folders(workdir)
+    resumed = torchrun(*dropout, "trainer.epochs=3", f"trainer.resume={short_folder}", cwd=workdir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert len(run_folders(workdir)) == 3
-    assert_close(metrics(short_folder), metrics(ddp_folder), tolerance=1e-6)
+    assert len(run_folders(workdir)) == 2  # the resume continued in the short run's folder
+    assert (short_folder / "metrics.csv").read_bytes() == (
+        whole_folder / "metrics.csv"
+    ).read_bytes()
 
 
 def test_sigterm_to_torchrun_stops_both_ranks_at_one_step_and_rank_0_saves(workdir):

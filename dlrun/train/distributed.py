@@ -20,6 +20,7 @@ from torch import nn
 from dlrun.data.batches import num_batches
 from dlrun.data.sequences import SequenceSplit
 from dlrun.errors import DlrunError
+from dlrun.train.seeding import seed_everything
 
 # Ranks agree on a stop signal every this many steps: often enough to stop within a fraction
 # of a second, rarely enough that the extra collective costs nothing measurable.
@@ -102,6 +103,13 @@ def per_rank_batch(batch_size: int, world: World) -> int:
             f"must divide evenly among them: use a multiple of {world.size}."
         )
     return batch_size // world.size
+
+
+def seed_epoch(seed: int, world: World, epoch: int) -> None:
+    """Seed this rank for the epoch after `epoch`: each rank draws its own dropout masks,
+    and a resumed run draws the same ones as a run never stopped (each rank's random state
+    cannot come back from rank 0's checkpoint)."""
+    seed_everything(seed + world.rank + world.size * epoch)
 
 
 class Reducer:
