@@ -102,10 +102,10 @@ def main() -> None:
     register_resolvers()
     register_configs()
     arguments = sys.argv[1:]
-    world = world_from_env()
     scratch = None
     try:
         check_plugins(arguments)
+        world = world_from_env()
         if world.distributed:
             scratch = _rank_arguments(arguments, world)
     except DlrunError as err:

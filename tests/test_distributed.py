@@ -159,3 +159,9 @@ def test_sigterm_to_torchrun_stops_both_ranks_at_one_step_and_rank_0_saves(workd
     assert (folder / "checkpoints" / "interrupted.pt").is_file()
     assert output.count("Stopped by SIGTERM") == 1  # rank 0 speaks for both
     assert str(folder) in output and "dlrun-rank1" not in output
+
+
+def test_a_malformed_torchrun_environment_is_one_paragraph(workdir):
+    result = run_dlrun(*DDP_RUN, cwd=workdir, env={"WORLD_SIZE": "two"})
+    assert result.returncode == 2
+    assert "WORLD_SIZE" in result.stderr and "Traceback" not in result.stderr
