@@ -294,15 +294,14 @@ class DlrunSetup:
 
 def dlrun_setup(experiment: str, root: Path, quarter: bool) -> DlrunSetup:
     """Build data, model, optimizer and loop options the way dlrun.run.run does."""
-    from omegaconf import OmegaConf
 
     from dlrun.config import DataPath, validate
-    from dlrun.registry import DATASETS, INITS, MODELS, OPTIMIZERS, SCHEDULERS
+    from dlrun.registry import DATASETS
     from dlrun.regularizers import build_regularizers
-    from dlrun.run import check_trainer
+    from dlrun.run import build_state, check_trainer
     from dlrun.tasks import task_for
     from dlrun.train.device import resolve_device
-    from dlrun.train.loop import LoopOptions, TrainState
+    from dlrun.train.loop import LoopOptions
     from dlrun.train.seeding import seed_everything
 
     overrides = [f"experiment={experiment}", "trainer.device=cpu", f"dataset.root={root}"]
@@ -321,22 +320,11 @@ def dlrun_setup(experiment: str, root: Path, quarter: bool) -> DlrunSetup:
     device = resolve_device(trainer.device)
 
     regularizers = build_regularizers(cfg.regularizer)
-    model_cfg = OmegaConf.create(OmegaConf.to_container(cfg.model))
-    for regularizer in regularizers:
-        regularizer.configure_model(model_cfg)
     data = DATASETS.build(cfg.dataset)
     task = task_for(data.meta, trainer.loss)
     train = data.train.head(trainer.max_train_samples, seed=cfg.seed).to(device)
     test = data.test.head(trainer.max_test_samples, seed=cfg.seed).to(device)
-    model = MODELS.build(model_cfg, data.meta)
-    INITS.build(cfg.init, model)
-    model.to(device)
-    optimizer = OPTIMIZERS.build(cfg.optimizer, model)
-    for regularizer in regularizers:
-        regularizer.configure_optimizer(optimizer)
-    scheduler = SCHEDULERS.build(cfg.scheduler, optimizer, trainer.epochs)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    state = TrainState(model, optimizer, generator, scheduler, regularizers)
+    state = build_state(cfg, data.meta, regularizers, device)
     options = LoopOptions(
         epochs=trainer.epochs,
         batch_size=trainer.batch_size or len(train),

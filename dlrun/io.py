@@ -75,6 +75,14 @@ def _csv_value(value: Any) -> Any:
     return repr(value) if isinstance(value, float) else value
 
 
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """A JSON file that holds an object (summary.json); ValueError for anything else."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
 def read_csv_rows(path: str | Path) -> list[dict[str, Any]]:
     """A CSV written by csv_text, back as rows: numbers as int or float, empty cells None."""
     path = Path(path)

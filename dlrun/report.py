@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 import os
 import re
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlrun.errors import DlrunError
-from dlrun.io import csv_text, read_csv_rows
+from dlrun.io import csv_text, read_csv_rows, read_json_object
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -177,9 +176,7 @@ def load_run(path: Path, root: Path) -> Run:
     summary_json = path / SUMMARY_JSON
     if summary_json.is_file():
         try:
-            data = json.loads(summary_json.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
+            data = read_json_object(summary_json)
             run.summary = data
             run.status = str(data.get("status") or "unknown")
             if data.get("error"):

@@ -98,9 +98,6 @@ def _run(cfg: DictConfig, output_dir: str, world: World) -> dict[str, Any]:
     regularizers = build_regularizers(cfg.regularizer)
     # A missing package fails before any data loads.
     loggers = build_loggers(cfg.logger) if world.is_main else []
-    model_cfg = OmegaConf.create(OmegaConf.to_container(cfg.model))
-    for regularizer in regularizers:
-        regularizer.configure_model(model_cfg)
 
     data = DATASETS.build(cfg.dataset)
     task = task_for(data.meta, trainer.loss)
@@ -119,20 +116,8 @@ def _run(cfg: DictConfig, output_dir: str, world: World) -> dict[str, Any]:
         batch_size = distributed.per_rank_batch(batch_size, world)
     _check_batches(train_split, test_split, batch_size, trainer)
 
-    model = MODELS.build(model_cfg, data.meta)
-    INITS.build(cfg.init, model)
-    model.to(device)
-    if trainer.channels_last:
-        model.to(memory_format=torch.channels_last)
-    optimizer = OPTIMIZERS.build(cfg.optimizer, model)
-    for regularizer in regularizers:
-        regularizer.configure_optimizer(optimizer)
-    scheduler = SCHEDULERS.build(cfg.scheduler, optimizer, trainer.epochs)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    state = TrainState(model, optimizer, generator, scheduler, regularizers)
-    state.scaler = torch.amp.GradScaler(device.type, enabled=trainer.precision == "16")
-    if trainer.compile:
-        state.compiled = torch.compile(model)
+    state = build_state(cfg, data.meta, regularizers, device)
+    model = state.model
     if world.distributed:
         state.ddp = distributed.wrap(state.compiled or model, device)
 
@@ -199,6 +184,13 @@ def _run(cfg: DictConfig, output_dir: str, world: World) -> dict[str, Any]:
     norms = _layer_norms(cfg.diagnostics, state, folder, options) if world.is_main else None
     for logger in loggers:
         logger.start(folder.path, config, folder.path.name)
+
+    def close(summary: dict[str, Any]) -> None:
+        """The run's last word: summary.json, the final plots, the loggers' runs ended."""
+        folder.write_summary(summary)
+        folder.plot(_title(cfg), log_loss=task.name == "regression", final=True)
+        _finish(loggers, summary)
+
     try:
         # torchrun passes a terminal's Ctrl-C on to processes that had it already.
         with graceful_stop(state, repeat_grace=5.0 if world.distributed else 0.0):
@@ -214,9 +206,7 @@ def _run(cfg: DictConfig, output_dir: str, world: World) -> dict[str, Any]:
             "epoch": err.epoch,
             "step": err.step,
         }
-        folder.write_summary(summary)
-        folder.plot(_title(cfg), log_loss=task.name == "regression", final=True)
-        _finish(loggers, summary)
+        close(summary)
         raise RunInterrupted(
             f"Stopped by {err}. checkpoints/{LAST} holds the last whole epoch "
             f"({state.epoch}) and checkpoints/{INTERRUPTED} the weights at the stop; continue "
@@ -227,9 +217,7 @@ def _run(cfg: DictConfig, output_dir: str, world: World) -> dict[str, Any]:
         summary = _summary(cfg, task, folder, state, device, started, "diverged")
         summary["diverged_at"] = {"epoch": err.epoch, "step": err.step}
         summary["warnings"] = norms.warnings if norms else []
-        folder.write_summary(summary)
-        folder.plot(_title(cfg), log_loss=task.name == "regression", final=True)
-        _finish(loggers, summary)
+        close(summary)
         raise RunDiverged(
             f"The run diverged: {err}. It stopped; checkpoints/last.pt holds the last good "
             f"epoch ({state.epoch}). Try a smaller optimizer.lr, gradient clipping "
@@ -248,14 +236,34 @@ def _run(cfg: DictConfig, output_dir: str, world: World) -> dict[str, Any]:
     if cfg.optimized_metric:
         value = search.objective(folder.metrics, cfg.optimized_metric)
         summary["optimized"] = {"metric": cfg.optimized_metric, "value": value}
-    folder.write_summary(summary)
+    close(summary)
     if summary["reference"] and summary["reference"]["figures"]:
         log.info("%s", render(summary["reference"]))
-    folder.plot(_title(cfg), log_loss=task.name == "regression", final=True)
-    _finish(loggers, summary)
     log.info("Fit: %s (%s)", summary["fit"]["verdict"], summary["fit"]["because"])
     _log_end(summary, folder)
     return summary
+
+
+def build_state(cfg: DictConfig, meta, regularizers: list, device: torch.device) -> TrainState:
+    """Model, initialisation, optimizer and scheduler as the config says, on the device."""
+    model_cfg = OmegaConf.create(OmegaConf.to_container(cfg.model))
+    for regularizer in regularizers:
+        regularizer.configure_model(model_cfg)
+    model = MODELS.build(model_cfg, meta)
+    INITS.build(cfg.init, model)
+    model.to(device)
+    if cfg.trainer.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = OPTIMIZERS.build(cfg.optimizer, model)
+    for regularizer in regularizers:
+        regularizer.configure_optimizer(optimizer)
+    scheduler = SCHEDULERS.build(cfg.scheduler, optimizer, cfg.trainer.epochs)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    state = TrainState(model, optimizer, generator, scheduler, regularizers)
+    state.scaler = torch.amp.GradScaler(device.type, enabled=cfg.trainer.precision == "16")
+    if cfg.trainer.compile:
+        state.compiled = torch.compile(model)
+    return state
 
 
 def import_plugins(modules: list[str]) -> None:

@@ -13,12 +13,11 @@ checkpoints/  last.pt and best.pt
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-from dlrun.io import atomic_write_json, atomic_write_text, csv_text, read_csv_rows
+from dlrun.io import atomic_write_json, atomic_write_text, csv_text, read_csv_rows, read_json_object
 from dlrun.plots import plot_curves, plot_gradients
 
 # Drawing takes a few tenths of a second: runs of many short epochs redraw less often.
@@ -91,7 +90,7 @@ class RunFolder:
         """Record a failed job, keeping whatever the summary already said."""
         summary = {}
         if self.summary_json.is_file():
-            summary = json.loads(self.summary_json.read_text(encoding="utf-8"))
+            summary = read_json_object(self.summary_json)
         atomic_write_json(self.summary_json, {**summary, "status": "failed", "error": error})
 
     def plot(self, title: str, log_loss: bool = False, final: bool = False) -> None:

@@ -14,7 +14,6 @@ that failed, diverged or never wrote anything is a row with its status, not an e
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 
-from dlrun.io import atomic_write, atomic_write_text, csv_text
+from dlrun.io import atomic_write, atomic_write_text, csv_text, read_json_object
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -237,10 +236,7 @@ def _load_job(path: Path) -> _Job:
     summary_json = path / "summary.json"
     if summary_json.is_file():
         try:
-            data = json.loads(summary_json.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            job.summary = data
+            job.summary = read_json_object(summary_json)
         except Exception as err:
             job.summary_error = f"unreadable summary.json: {err}"
     return job
