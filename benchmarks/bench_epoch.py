@@ -1,4 +1,4 @@
-"""Time one training epoch and one test pass three ways, plus dlrun's startup and threading.
+"""Time one training epoch and one test pass three ways, plus dlrun's threading.
 
     python benchmarks/bench_epoch.py [--reps 3] [--quick]
 
@@ -8,15 +8,14 @@ Fashion-MNIST, on the CPU:
   classic  torchvision's FashionMNIST with ToTensor(), a DataLoader (batch 256, shuffle,
            num_workers=0) and the tutorials' loop (loss.item() and accuracy every step).
   dlrun    the config composed as `dlrun experiment=...` would compose it, the objects built
-           by dlrun's registries, and `dlrun.train.loop.fit` run one epoch at a time; the
+           by dlrun's registries, and `dlrun.training.loop.fit` run one epoch at a time; the
            times are the ones fit reports (timings.csv's train_seconds and test_seconds).
   floor    forward + backward + step on ONE batch already on the device, repeated for an
            epoch's worth of samples; the test floor repeats a forward pass the same way.
 
-Every figure is the median of --reps repetitions after one warm-up. Then: the startup cost
-of `dlrun --help`, `import torch` and a smoke run (subprocesses in a temporary folder), and
-dlrun's LeNet epoch with one torch thread against the default. --quick: one repetition, a
-quarter of the data, one startup run each.
+Every figure is the median of --reps repetitions after one warm-up. Then dlrun's LeNet
+epoch with one torch thread against the default. --quick: one repetition, a quarter of the
+data. (Startup times: bench_startup.py.)
 
 Without the real Fashion-MNIST files (data/FashionMNIST/raw, $DLRUN_DATA or Debian's copy)
 scikit-learn's 8x8 digits, upsampled to 28x28 and tiled to 60,000/10,000 samples, are written
@@ -31,7 +30,6 @@ import os
 import platform
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +46,6 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 256
 TRAIN_N, TEST_N = 60_000, 10_000
-IMPORT_TORCH = 'python -c "import torch"'
 
 # Wide enough for the tables when the output goes to a file or a pipe.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -246,23 +243,6 @@ def classic_epoch(key: str, root: Path, n_train: int, n_test: int):
 # --- b: dlrun's loop -------------------------------------------------------------------
 
 
-def compose(*overrides: str):
-    """The config that `dlrun OVERRIDES` would run (as tests/conftest.py composes it)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
-    import dlrun.builtins  # noqa: F401  (registers the built-in options and schemas)
-    from dlrun.config import register_configs
-    from dlrun.naming import register_resolvers
-
-    register_configs()
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    with initialize_config_module("dlrun.conf", version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))
-
-
 @dataclass
 class DlrunSetup:
     cfg: object
@@ -275,34 +255,30 @@ class DlrunSetup:
     n_test: int
 
     def epoch(self) -> tuple[float, float]:
-        """One epoch through `fit`, as `dlrun.run.run` calls it; fit's own timings."""
-        from dlrun.train.loop import fit
+        """One epoch through `fit`, as a run calls it; fit's own timings."""
+        from dlrun.training.loop import fit
 
-        reports = []
         self.options.epochs = self.state.epoch + 1
-        fit(
-            self.state,
-            self.train,
-            self.test,
-            self.task,
-            self.options,
-            lambda s, r: reports.append(r),
-        )
-        timings = reports[-1].timings
+        fit(self.state, self.train, self.test, self.task, self.options)
+        timings = self.options.callbacks[0].reports[-1].timings
         return timings["train_seconds"], timings["test_seconds"]
 
 
 def dlrun_setup(experiment: str, root: Path, quarter: bool) -> DlrunSetup:
-    """Build data, model, optimizer and loop options the way dlrun.run.run does."""
+    """Data, model, optimizer and loop options from the recipe's own setup steps."""
+    import tempfile
 
-    from dlrun.config import DataPath, validate
-    from dlrun.registry import DATASETS
-    from dlrun.regularizers import build_regularizers
-    from dlrun.run import build_state, check_trainer
-    from dlrun.tasks import task_for
-    from dlrun.train.device import resolve_device
-    from dlrun.train.loop import LoopOptions
-    from dlrun.train.seeding import seed_everything
+    from dlrun.config.composition import compose
+    from dlrun.config.options.trainer import DataPath
+    from dlrun.recipe.recipe import Recipe
+    from dlrun.training.callbacks import Callback
+
+    class Reports(Callback):
+        def __init__(self) -> None:
+            self.reports = []
+
+        def on_epoch_end(self, state, report) -> None:
+            self.reports.append(report)
 
     overrides = [f"experiment={experiment}", "trainer.device=cpu", f"dataset.root={root}"]
     # The progress bar is drawn on a terminal only; left off so that timings do not depend
@@ -311,30 +287,15 @@ def dlrun_setup(experiment: str, root: Path, quarter: bool) -> DlrunSetup:
     if quarter:
         overrides += [f"trainer.max_train_samples={TRAIN_N // 4}"]
         overrides += [f"trainer.max_test_samples={TEST_N // 4}"]
-    cfg = compose(*overrides)
-    validate(cfg)
-    check_trainer(cfg)
-    trainer = cfg.trainer
-    assert trainer.data_path is DataPath.tensor, "the tensor path is dlrun's default"
-    seed_everything(cfg.seed)
-    device = resolve_device(trainer.device)
-
-    regularizers = build_regularizers(cfg.regularizer)
-    data = DATASETS.build(cfg.dataset)
-    task = task_for(data.meta, trainer.loss)
-    train = data.train.head(trainer.max_train_samples, seed=cfg.seed).to(device)
-    test = data.test.head(trainer.max_test_samples, seed=cfg.seed).to(device)
-    state = build_state(cfg, data.meta, regularizers, device)
-    options = LoopOptions(
-        epochs=trainer.epochs,
-        batch_size=trainer.batch_size or len(train),
-        eval_batch_size=trainer.eval_batch_size,
-        shuffle=trainer.shuffle,
-        drop_last=trainer.drop_last,
-        progress=trainer.progress,
-        log_every_n_steps=trainer.log_every_n_steps,
-    )
-    return DlrunSetup(cfg, state, train, test, task, options, len(train), len(test))
+    cfg = compose(overrides)
+    assert cfg.trainer.data_path is DataPath.tensor, "the tensor path is dlrun's default"
+    recipe = Recipe(cfg, tempfile.mkdtemp(prefix="bench-epoch-"))
+    recipe.setup_runtime()
+    recipe.setup_data()
+    recipe.setup_state()
+    options = recipe.loop_options(callbacks=[Reports()])
+    train, test = recipe.train_split, recipe.test_split
+    return DlrunSetup(cfg, recipe.state, train, test, recipe.task, options, len(train), len(test))
 
 
 # --- c: the compute floor --------------------------------------------------------------
@@ -368,32 +329,6 @@ def floor_epoch(setup: DlrunSetup):
         return middle - start, time.perf_counter() - middle
 
     return epoch, len(train_sizes), len(test_sizes)
-
-
-# --- 2: startup ------------------------------------------------------------------------
-
-
-def startup(runs: int) -> dict[str, float]:
-    dlrun_exe = Path(sys.executable).parent / "dlrun"
-    dlrun = [str(dlrun_exe)] if dlrun_exe.exists() else [sys.executable, "-m", "dlrun"]
-    commands = {
-        "dlrun --help": [*dlrun, "--help"],
-        IMPORT_TORCH: [sys.executable, "-c", "import torch"],
-        "dlrun dataset=digits trainer=smoke": [*dlrun, "dataset=digits", "trainer=smoke"],
-    }
-    env = {k: v for k, v in os.environ.items() if k != "DLRUN_DATA"}
-    medians = {}
-    with tempfile.TemporaryDirectory(prefix="bench_startup_") as tmp:
-        for name, command in commands.items():
-            times = []
-            for _ in range(runs):
-                start = time.perf_counter()
-                done = subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True)
-                times.append(time.perf_counter() - start)
-                if done.returncode != 0:
-                    raise SystemExit(f"`{name}` failed ({done.returncode}):\n{done.stderr}")
-            medians[name] = statistics.median(times)
-    return medians
 
 
 # --- output ----------------------------------------------------------------------------
@@ -434,7 +369,6 @@ def main() -> None:
     if reps < 1:
         parser.error("--reps must be >= 1")
     n_train, n_test = (TRAIN_N // 4, TEST_N // 4) if args.quick else (TRAIN_N, TEST_N)
-    startup_runs = 1 if args.quick else 3
     started = time.perf_counter()
     summary = Results()
     default_threads = torch.get_num_threads()
@@ -467,7 +401,7 @@ def main() -> None:
             setups[bench.key] = setup
             timings["dlrun"] = measure(setup.epoch, reps)
             notes["dlrun"] = (
-                f"dlrun.train.loop.fit, experiment={bench.experiment} (batch "
+                f"dlrun.training.loop.fit, experiment={bench.experiment} (batch "
                 f"{setup.options.batch_size}, eval batch {setup.options.eval_batch_size})"
             )
             epoch, train_steps, test_steps = floor_epoch(setup)
@@ -488,19 +422,6 @@ def main() -> None:
                     f"{bench.key:5s} {label:13s} train {ratios[0]:.2f}x  test {ratios[1]:.2f}x"
                     f"  train+test {ratios[2]:.2f}x"
                 )
-
-        console.print(
-            f"\n[bold]Startup[/] (median of {startup_runs} run(s), in a temporary folder)"
-        )
-        medians = startup(startup_runs)
-        for name, seconds in medians.items():
-            line = f"startup {name:36s} {seconds:6.2f} s"
-            console.print(line)
-            summary.add(line)
-        smoke = medians["dlrun dataset=digits trainer=smoke"] - medians[IMPORT_TORCH]
-        line = f"startup {'smoke - import torch':36s} {smoke:6.2f} s"
-        console.print(line)
-        summary.add(line)
 
         console.print(
             f"\n[bold]Threads[/]: dlrun LeNet train epoch, 1 thread vs default ({default_threads})"

@@ -13,6 +13,13 @@ class DlrunError(Exception):
     """
 
 
+class ConfigError(DlrunError):
+    """The config does not compose (an unknown option, a misspelt key, a wrong type).
+
+    The command exits with status 1 for it, as Hydra does for its own config errors.
+    """
+
+
 class RunInterrupted(DlrunError):
     """SIGINT or SIGTERM stopped the run between two steps, after saving its state."""
 

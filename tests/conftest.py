@@ -1,33 +1,98 @@
-"""Helpers for running the real `dlrun` command in a subprocess, in a folder of its own."""
+"""Helpers for running the real `dlrun` command (in this process or its own), in a folder."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# One torch thread for the runs in this process: smoke-sized models gain nothing from more,
+# and the suite runs its tests in parallel (pytest -n auto).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Decoded data sets are cached per test session, not in the user's ~/.cache.
+os.environ.setdefault("DLRUN_CACHE", tempfile.mkdtemp(prefix="dlrun-test-cache-"))
 
 SMOKE = ("dataset=digits", "trainer=smoke")
 
 
 def run_dlrun(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 180
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: int = 180,
+    process: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run `python -m dlrun ARGS` in `cwd`; returns the finished process (never raises on exit)."""
-    full_env = {k: v for k, v in os.environ.items() if k != "DLRUN_DATA"}
-    # One thread per run: smoke-sized models gain nothing from more, and the suite runs
-    # its tests in parallel (pytest -n auto).
-    full_env.update({"HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1", **(env or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "dlrun", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """`dlrun ARGS` in `cwd`: its exit status, stdout and stderr (never raises on exit).
+
+    In this process by default, through the command's own `main()`: the same composing,
+    run folder, printed errors and exit statuses, without paying Python's and torch's start
+    again. `process=True` starts `python -m dlrun` instead, for what only a process of its
+    own shows: signals, torchrun, launchers that start workers, plugin imports.
+    """
+    overrides = {"HYDRA_FULL_ERROR": "0", **(env or {})}
+    if process:
+        full_env = {k: v for k, v in os.environ.items() if k != "DLRUN_DATA"}
+        # One thread per run: smoke-sized models gain nothing from more, and the suite runs
+        # its tests in parallel (pytest -n auto).
+        full_env.update({"OMP_NUM_THREADS": "1", **overrides})
+        return subprocess.run(
+            [sys.executable, "-m", "dlrun", *args],
+            cwd=cwd,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    return _in_process(["dlrun", *args], cwd, overrides)
+
+
+def _in_process(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    import contextlib
+    import io
+    import traceback
+
+    import torch
+
+    from dlrun.cli import main as cli
+
+    saved = (dict(os.environ), os.getcwd(), sys.argv, torch.get_num_threads())
+    out, err = io.StringIO(), io.StringIO()
+    status = 0
+    os.environ.pop("DLRUN_DATA", None)
+    os.environ.update(env)
+    os.chdir(cwd)
+    sys.argv = argv
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                cli.main()
+            except SystemExit as exit:
+                status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+            except Exception:  # what Python prints for an uncaught error, and its status
+                traceback.print_exc()
+                status = 1
+    finally:
+        environ, folder, sys.argv, threads = saved
+        os.environ.clear()
+        os.environ.update(environ)
+        os.chdir(folder)
+        torch.set_num_threads(threads)
+        _close_log_handlers()
+    return subprocess.CompletedProcess(argv, status, out.getvalue(), err.getvalue())
+
+
+def _close_log_handlers() -> None:
+    """Hydra's job logging leaves a handler on train.log and one on the captured stdout."""
+    import logging
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        handler.close()
+        root.removeHandler(handler)
 
 
 def run_folders(cwd: Path) -> list[Path]:
@@ -47,9 +112,9 @@ def compose(*overrides: str):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    import dlrun.builtins  # noqa: F401  (registers the built-in options and schemas)
-    from dlrun.config import register_configs
-    from dlrun.naming import register_resolvers
+    import dlrun.config.builtins  # noqa: F401  (registers the built-in options and schemas)
+    from dlrun.config.schema import register_configs
+    from dlrun.outputs.naming import register_resolvers
 
     register_configs()
     register_resolvers()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dlrun.errors import DlrunError
-from dlrun.train.checkpoint import load_checkpoint
+from dlrun.training.checkpoint import load_checkpoint
 
 
 class RunsCodeOnLoad:

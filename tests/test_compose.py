@@ -84,3 +84,14 @@ def test_all_regularizers_together(workdir):
         "trainer=smoke",
     )
     assert summary["status"] == "completed"
+
+
+def test_hydra_mode_on_the_command_line_still_picks_a_sweep(workdir):
+    """The command composes once: the mode comes from the command line, not a first compose."""
+    from conftest import SMOKE, run_dlrun
+
+    args = (*SMOKE, "trainer.epochs=1", "hydra.mode=MULTIRUN", "hydra.sweep.dir=sweep")
+    result = run_dlrun(*args, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert (workdir / "sweep" / "multirun.yaml").is_file()
+    assert (workdir / "sweep" / "sweep_summary.csv").is_file()

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-import dlrun.builtins  # noqa: F401  (registers the built-in data sets)
-from dlrun.data import Split
+import dlrun.config.builtins  # noqa: F401  (registers the built-in data sets)
+from dlrun.config.registry import DATASETS
+from dlrun.data.base import Split
 from dlrun.data.batches import batches, num_batches
 from dlrun.data.vision import FASHION_MNIST, IDX_FILES, load_idx_dataset
 from dlrun.errors import DlrunError
-from dlrun.registry import DATASETS
 
 N_TRAIN, N_TEST = 12, 5
 

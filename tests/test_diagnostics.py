@@ -10,7 +10,7 @@ import torch
 from conftest import SMOKE, run_dlrun, run_folders
 from torch import nn
 
-from dlrun.config import VerdictConfig
+from dlrun.config.schema import VerdictConfig
 from dlrun.diagnostics.norms import LayerNorms, layers
 from dlrun.diagnostics.verdict import fit_verdict
 

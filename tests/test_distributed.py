@@ -17,7 +17,8 @@ from conftest import run_dlrun, run_folders
 
 from dlrun.data.base import Split
 from dlrun.errors import DlrunError
-from dlrun.train.distributed import Shard, World, per_rank_batch, world_from_env
+from dlrun.training.distributed import Shard, per_rank_batch
+from dlrun.training.world import World, world_from_env
 
 DDP_RUN = ("dataset=digits", "trainer=smoke", "model=mlp", "trainer.epochs=3")
 
@@ -76,7 +77,7 @@ def test_world_comes_from_torchruns_environment():
 
 def test_a_sweep_under_torchrun_is_refused(workdir):
     env = {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "2"}
-    result = run_dlrun("-m", *DDP_RUN, "optimizer=sgd,adam", cwd=workdir, env=env)
+    result = run_dlrun("-m", *DDP_RUN, "optimizer=sgd,adam", cwd=workdir, process=True, env=env)
     assert result.returncode == 2
     assert "torchrun starts one data-parallel run" in result.stderr
     assert not (workdir / "outputs").exists()
@@ -105,7 +106,7 @@ def assert_close(rows: list[dict], expected: list[dict], tolerance: float) -> No
 def test_two_gloo_processes_train_like_one_process_with_the_same_global_batch(workdir):
     ddp = torchrun(*DDP_RUN, cwd=workdir)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    single = run_dlrun(*DDP_RUN, cwd=workdir)
+    single = run_dlrun(*DDP_RUN, cwd=workdir, process=True)
     assert single.returncode == 0, single.stderr[-3000:]
 
     ddp_folder, single_folder = run_folders(workdir)  # one folder each: rank 1 wrote none
@@ -162,6 +163,6 @@ def test_sigterm_to_torchrun_stops_both_ranks_at_one_step_and_rank_0_saves(workd
 
 
 def test_a_malformed_torchrun_environment_is_one_paragraph(workdir):
-    result = run_dlrun(*DDP_RUN, cwd=workdir, env={"WORLD_SIZE": "two"})
+    result = run_dlrun(*DDP_RUN, cwd=workdir, process=True, env={"WORLD_SIZE": "two"})
     assert result.returncode == 2
     assert "WORLD_SIZE" in result.stderr and "Traceback" not in result.stderr

@@ -22,7 +22,7 @@ def assert_no_finished_run(workdir):
 
 def test_unknown_model_lists_the_options(workdir):
     result = run_dlrun(*SMOKE, "model=lenett", cwd=workdir)
-    assert_failed_cleanly(result, "model/lenett", "lenet", "mlp")
+    assert_failed_cleanly(result, "model=lenett", "Did you mean model=lenet?", "mlp")
     assert_no_finished_run(workdir)
 
 
@@ -45,12 +45,32 @@ def test_wrong_type_names_the_key(workdir):
     assert_no_finished_run(workdir)
 
 
-def test_misspelt_key_names_the_key(workdir):
+def test_misspelt_key_names_the_closest_real_key(workdir):
     result = run_dlrun(*SMOKE, "trainer.epoch=3", cwd=workdir)
-    assert_failed_cleanly(result, "trainer.epoch")
+    output = assert_failed_cleanly(result, "trainer.epoch=3", "Did you mean trainer.epochs?")
+    assert "To append to your config" not in output
+    assert result.returncode == 1
     result = run_dlrun(*SMOKE, "+trainer.epoch=3", cwd=workdir)
-    assert_failed_cleanly(result, "epoch")
+    assert_failed_cleanly(result, "no key 'epoch'", "Did you mean trainer.epochs?")
+    result = run_dlrun(*SMOKE, "model=mlp", "model.hiden=[8]", cwd=workdir)
+    assert_failed_cleanly(result, "model.hiden=[8]", "Did you mean model.hidden?")
     assert_no_finished_run(workdir)
+
+
+@pytest.mark.parametrize(
+    ("argument", "closest"),
+    [
+        ("experiment=lenet_fashon", "experiment=lenet_fashion"),
+        ("hparams_search=optuma", "hparams_search=optuna"),
+        ("regularizer=[l2,dropot]", "regularizer=dropout"),
+        ("optimizer=sgd,adm", "optimizer=adam"),
+    ],
+)
+def test_an_unknown_option_of_any_group_names_the_closest(workdir, argument, closest):
+    result = run_dlrun(*SMOKE, argument, cwd=workdir)
+    assert_failed_cleanly(result, argument, f"Did you mean {closest}?")
+    assert result.returncode == 1
+    assert not (workdir / "outputs").exists()  # stopped before Hydra made a run folder
 
 
 def test_invalid_choice_lists_allowed_values(workdir):
@@ -102,7 +122,7 @@ def test_a_failed_write_keeps_the_old_file_whole(tmp_path):
     import errno
 
     from dlrun.errors import DlrunError
-    from dlrun.io import atomic_write, atomic_write_text
+    from dlrun.outputs.io import atomic_write, atomic_write_text
 
     path = tmp_path / "metrics.csv"
     atomic_write_text(path, "epoch,loss\n1,0.5\n")
@@ -121,7 +141,7 @@ def test_a_failed_write_keeps_the_old_file_whole(tmp_path):
     ("override", "phrase"),
     [
         ("optimizer.lr=-1", "optimizer.lr=-1"),
-        ("model.dropout=[1.5]", "model.dropout=1.5"),
+        ("model.dropout=[1.5]", "model.dropout=[1.5] has 1.5"),
         ("trainer.epochs=-1", "trainer.epochs=-1"),
     ],
 )

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from conftest import SMOKE, run_dlrun, run_folders
 
+from dlrun.cli.eval_checkpoint import find_eval_checkpoint, parse_args, run_folder_of
 from dlrun.errors import DlrunError
-from dlrun.evaluate import find_eval_checkpoint, parse_args, run_folder_of
 
 
 def run_eval(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "dlrun.evaluate", *args],
+        [sys.executable, "-m", "dlrun.cli.eval_checkpoint", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -161,7 +161,7 @@ def test_arguments_are_checked():
 
 def test_help_needs_no_torch():
     code = (
-        "import sys, dlrun.evaluate as e; e.main(['--help']); "
+        "import sys, dlrun.cli.eval_checkpoint as e; e.main(['--help']); "
         "print(sorted(m for m in ('torch', 'torchvision', 'matplotlib') if m in sys.modules))"
     )
     result = subprocess.run(

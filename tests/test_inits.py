@@ -11,10 +11,10 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from torch import nn
 
-import dlrun.builtins  # noqa: F401  (registers the built-in options)
+import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+from dlrun.config.registry import INITS
 from dlrun.errors import DlrunError
-from dlrun.initializers import weight_stats
-from dlrun.registry import INITS
+from dlrun.models.initializers import weight_stats
 
 NAMES = [
     "default",

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import run_dlrun
 
-from dlrun import cli, extras
-from dlrun.train.distributed import World
-from dlrun.train.threads import available_cpus, thread_budget
+from dlrun.cli import main as cli
+from dlrun.config import hydra_plugins as extras
+from dlrun.training.threads import available_cpus, thread_budget
+from dlrun.training.world import World
 
 SWEEP = ("dataset=digits", "trainer=smoke", "model=mlp", "optimizer=sgd,adam")
 
@@ -25,7 +26,7 @@ def job_summaries(sweep_dir: Path) -> dict[str, dict]:
 def test_joblib_runs_two_jobs_side_by_side_each_with_its_share_of_the_cores(workdir):
     result = run_dlrun(
         "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweep.dir=sweep",
-        *SWEEP, cwd=workdir,
+        *SWEEP, cwd=workdir, process=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2," in result.stdout
@@ -40,7 +41,7 @@ def test_joblib_runs_two_jobs_side_by_side_each_with_its_share_of_the_cores(work
 def test_submitit_local_runs_each_job_through_submitit(workdir):
     result = run_dlrun(
         "-m", "hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1",
-        "hydra.sweep.dir=sweep", *SWEEP, cwd=workdir,
+        "hydra.sweep.dir=sweep", *SWEEP, cwd=workdir, process=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     summaries = job_summaries(workdir / "sweep")
@@ -53,8 +54,8 @@ def test_submitit_local_runs_each_job_through_submitit(workdir):
 def test_the_slurm_launcher_composes_with_cluster_settings():
     from hydra import compose, initialize_config_module
 
-    from dlrun.config import register_configs
-    from dlrun.naming import register_resolvers
+    from dlrun.config.schema import register_configs
+    from dlrun.outputs.naming import register_resolvers
 
     register_configs()
     register_resolvers()
@@ -78,11 +79,11 @@ def test_the_slurm_launcher_composes_with_cluster_settings():
 def test_a_sweep_started_again_in_its_folder_continues_its_jobs(workdir):
     """What a requeued SLURM job does: the same job in the same folder, from its checkpoint."""
     args = ("-m", "hydra.sweep.dir=sweep", *SWEEP)
-    first = run_dlrun(*args, cwd=workdir)
+    first = run_dlrun(*args, cwd=workdir, process=True)
     assert first.returncode == 0, first.stderr[-3000:]
     job = workdir / "sweep" / "0_mlp_sgd_digits_smoke"
     before = (job / "metrics.csv").read_bytes()
-    again = run_dlrun(*args, cwd=workdir)
+    again = run_dlrun(*args, cwd=workdir, process=True)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("This job's folder has a checkpoint: continuing from it") == 2
     assert "epoch 1/2" not in again.stdout  # nothing trained twice

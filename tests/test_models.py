@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-import dlrun.builtins  # noqa: F401  (registers the built-in options)
-from dlrun.data import DatasetMeta
+import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+from dlrun.config.registry import INITS, MODELS, OPTIMIZERS, REGULARIZERS
+from dlrun.data.base import DatasetMeta
 from dlrun.errors import DlrunError
-from dlrun.optim import param_groups
-from dlrun.registry import INITS, MODELS, OPTIMIZERS, REGULARIZERS
+from dlrun.optim.optimizers import param_groups
 
 GREY_28 = DatasetMeta(task="classification", input_shape=(1, 28, 28), num_classes=10)
 RGB_32 = DatasetMeta(task="classification", input_shape=(3, 32, 32), num_classes=7)
@@ -199,9 +199,9 @@ def test_mlp_wrong_dropout_count() -> None:
 @pytest.mark.parametrize(
     ("override", "match"),
     [
-        ({"dropout": [1.0]}, "dropout=1.0"),
-        ({"dropout": [-0.1]}, "dropout=-0.1"),
-        ({"hidden": [16, 0]}, "size 0"),
+        ({"dropout": [1.0]}, r"dropout=\[1.0\] has 1.0"),
+        ({"dropout": [-0.1]}, r"dropout=\[-0.1\] has -0.1"),
+        ({"hidden": [16, 0]}, r"model.hidden=\[16, 0\] has 0"),
     ],
 )
 def test_mlp_out_of_range_values(override: dict, match: str) -> None:

@@ -11,11 +11,11 @@ import yaml
 from omegaconf import OmegaConf
 from torch import nn
 
-import dlrun.builtins  # noqa: F401  (registers the built-in options)
-from dlrun.data import DatasetMeta
+import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+from dlrun.config.registry import MODELS
+from dlrun.data.base import DatasetMeta
 from dlrun.errors import DlrunError
 from dlrun.models.char_rnn import CharRNN, ScratchLSTM
-from dlrun.registry import MODELS
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 

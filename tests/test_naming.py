@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dlrun.naming import run_dir
+from dlrun.outputs.naming import run_dir
 
 
 def test_same_second_runs_get_distinct_folders(tmp_path):

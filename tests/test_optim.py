@@ -12,10 +12,10 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from torch import nn
 
-import dlrun.builtins  # noqa: F401  (registers the built-in options)
+import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+from dlrun.config.registry import OPTIMIZERS
 from dlrun.errors import DlrunError
-from dlrun.optim import set_weight_decay
-from dlrun.registry import OPTIMIZERS
+from dlrun.optim.optimizers import set_weight_decay
 
 NAMES = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
 TORCH_CLASS = {

@@ -16,7 +16,7 @@ PLUGIN = textwrap.dedent(
 
     from torch import nn
 
-    from dlrun.registry import MODELS
+    from dlrun.config.registry import MODELS
 
 
     @dataclass
@@ -46,7 +46,7 @@ def write_plugin(workdir):
 
 def test_plugin_model_is_registered_and_trained(workdir):
     plugin_args = write_plugin(workdir)
-    result = run_dlrun(*SMOKE, *plugin_args, cwd=workdir)
+    result = run_dlrun(*SMOKE, *plugin_args, cwd=workdir, process=True)
     assert result.returncode == 0, result.stderr
     assert "tiny (12,730 params)" in result.stdout  # 784*16+16 + 16*10+10
     (folder,) = run_folders(workdir)
@@ -58,12 +58,12 @@ def test_plugin_model_is_registered_and_trained(workdir):
 
 def test_plugin_schema_catches_a_typo(workdir):
     plugin_args = write_plugin(workdir)
-    result = run_dlrun(*SMOKE, *plugin_args, "+model.widht=3", cwd=workdir)
+    result = run_dlrun(*SMOKE, *plugin_args, "+model.widht=3", cwd=workdir, process=True)
     assert result.returncode == 2
     assert "widht" in result.stderr and "TinyConfig" in result.stderr
 
 
 def test_missing_plugin_module_is_a_clear_error(workdir):
-    result = run_dlrun(*SMOKE, "plugins=[not_a_module]", cwd=workdir)
+    result = run_dlrun(*SMOKE, "plugins=[not_a_module]", cwd=workdir, process=True)
     assert result.returncode == 2
     assert "not_a_module" in result.stderr and "Traceback" not in result.stderr

@@ -14,9 +14,9 @@ from conftest import compose
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dlrun.config.registry import DATASETS
 from dlrun.errors import DlrunError
-from dlrun.registry import DATASETS
-from dlrun.run import run
+from dlrun.recipe.recipe import run
 
 CELLS = st.one_of(
     st.integers(-5, 5),

@@ -7,11 +7,15 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-import dlrun.builtins  # noqa: F401  (registers the built-in options)
-from dlrun.data import DatasetMeta
+import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+from dlrun.config.options.regularizers import EarlyStoppingConfig
+from dlrun.config.registry import MODELS, OPTIMIZERS
+from dlrun.data.base import DatasetMeta
 from dlrun.errors import DlrunError
-from dlrun.registry import MODELS, OPTIMIZERS
-from dlrun.regularizers import EarlyStopping, EarlyStoppingConfig, build_regularizers
+from dlrun.optim.regularizers import build_regularizers
+from dlrun.training.callbacks import EpochReport
+from dlrun.training.early_stopping import EarlyStopping
+from dlrun.training.loop import TrainState
 
 META = DatasetMeta(task="classification", input_shape=(1, 28, 28), num_classes=10)
 
@@ -126,6 +130,14 @@ def early_stopping(patience=2, min_delta=0.0, mode="min"):
     return EarlyStopping(cfg)
 
 
+def after_epoch(stopper: EarlyStopping, model: nn.Module, epoch: int, metrics: dict):
+    """What the loop does after an epoch: the callback may set the state's stop reason."""
+    state = TrainState(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.Generator())
+    state.epoch = epoch
+    stopper.on_epoch_end(state, EpochReport(metrics, {}, []))
+    return state.stop_reason
+
+
 def test_early_stopping_stops_at_the_expected_epoch_and_restores_the_best_weights():
     model = nn.Linear(2, 1)
     stopper = early_stopping(patience=2)
@@ -135,7 +147,7 @@ def test_early_stopping_stops_at_the_expected_epoch_and_restores_the_best_weight
         with torch.no_grad():
             model.weight.fill_(epoch)  # stands for training
         weights_at[epoch] = model.weight.detach().clone()
-        reason = stopper.after_epoch(model, epoch, {"epoch": epoch, "test_loss": loss})
+        reason = after_epoch(stopper, model, epoch, {"epoch": epoch, "test_loss": loss})
         if reason:
             break
     assert epoch == 5
@@ -148,7 +160,7 @@ def test_early_stopping_min_delta_and_max_mode():
     stopper = early_stopping(patience=1, min_delta=0.05, mode="max")
     metrics = [0.50, 0.53]  # +0.03 is below min_delta: no improvement
     reasons = [
-        stopper.after_epoch(model, e, {"test_loss": v}) for e, v in enumerate(metrics, start=1)
+        after_epoch(stopper, model, e, {"test_loss": v}) for e, v in enumerate(metrics, start=1)
     ]
     assert reasons[0] is None and reasons[1] is not None
 
@@ -156,12 +168,12 @@ def test_early_stopping_min_delta_and_max_mode():
 def test_early_stopping_state_survives_a_checkpoint():
     model = nn.Linear(2, 1)
     first = early_stopping(patience=3)
-    first.after_epoch(model, 1, {"test_loss": 1.0})
-    first.after_epoch(model, 2, {"test_loss": 2.0})
+    after_epoch(first, model, 1, {"test_loss": 1.0})
+    after_epoch(first, model, 2, {"test_loss": 2.0})
     second = early_stopping(patience=3)
     second.load_state_dict(first.state_dict())
-    assert second.after_epoch(model, 3, {"test_loss": 2.0}) is None
-    assert second.after_epoch(model, 4, {"test_loss": 2.0}) is not None  # 3 epochs w/o gain
+    assert after_epoch(second, model, 3, {"test_loss": 2.0}) is None
+    assert after_epoch(second, model, 4, {"test_loss": 2.0}) is not None  # 3 epochs w/o gain
 
 
 def test_grad_clip_caps_the_global_norm():

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from conftest import SMOKE, run_dlrun
 
-from dlrun.report import differing_keys, flatten
+from dlrun.reporting.folders import differing_keys, flatten
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def run_report(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "dlrun.report", *args],
+        [sys.executable, "-m", "dlrun.cli.report", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -9,8 +9,8 @@ import pytest
 from conftest import run_dlrun
 from omegaconf import OmegaConf
 
-from dlrun import search
 from dlrun.errors import DlrunError
+from dlrun.sweeps import search
 
 SEARCH = ("-m", "hparams_search=optuna", "dataset=digits", "trainer=smoke", "model=mlp")
 ROWS = [
@@ -40,6 +40,13 @@ def test_a_direction_that_would_search_for_the_worst_model_is_refused():
         search.check_metric("best.test_acc", "minimize")
     with pytest.raises(DlrunError, match="set hydra.sweeper.direction=minimize"):
         search.check_metric("best.test_ppl", "maximize")
+
+
+def test_a_column_with_no_better_way_has_no_best_epoch():
+    columns = ("train_loss", "test_loss", "lr")
+    search.check_columns("final.lr", columns)
+    with pytest.raises(DlrunError, match="lr is neither better high nor low.*use final.lr"):
+        search.check_columns("best.lr", columns)
 
 
 def test_an_unknown_column_fails_before_training(workdir):

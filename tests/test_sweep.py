@@ -16,8 +16,8 @@ from conftest import run_dlrun
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from dlrun import sweep
-from dlrun.sweep import (
+from dlrun.reporting import sweep_report as sweep
+from dlrun.reporting.sweep_report import (
     ReportConfig,
     SweepReportCallback,
     as_report_config,
@@ -304,7 +304,7 @@ def test_multirun_writes_the_sweep_report(workdir):
         "model=mlp",
         "trainer.log_every_n_steps=1",
         # ++: add the callback, or keep it where conf/config.yaml registers it already.
-        "++hydra.callbacks.sweep_report._target_=dlrun.sweep.SweepReportCallback",
+        "++hydra.callbacks.sweep_report._target_=dlrun.reporting.sweep_report.SweepReportCallback",
         cwd=workdir,
     )
     assert result.returncode == 0, result.stderr

@@ -10,9 +10,9 @@ import torch
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from dlrun.config.registry import DATASETS
 from dlrun.data import synthetic  # noqa: F401  (registers the generated data sets)
 from dlrun.errors import DlrunError
-from dlrun.registry import DATASETS
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "dataset"
 

@@ -12,9 +12,9 @@ import torch
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from dlrun.config.registry import DATASETS
 from dlrun.data import tabular
 from dlrun.errors import DlrunError
-from dlrun.registry import DATASETS
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "dataset"
 CLASS_SIZES = {"cat": 50, "dog": 30, "eel": 20}  # 100 rows

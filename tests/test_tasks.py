@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlrun.config import Loss
-from dlrun.data import DatasetMeta
+from dlrun.config.options.trainer import Loss, MonitorMode
+from dlrun.data.base import DatasetMeta
 from dlrun.errors import DlrunError
-from dlrun.tasks import metric_columns, task_for
+from dlrun.tasks import direction, metric_columns, task_for
 
 CLASSES = DatasetMeta(task="classification", input_shape=(4,), num_classes=3)
 REGRESSION = DatasetMeta(task="regression", input_shape=(4,))
@@ -28,7 +28,8 @@ def test_classification_metrics_are_loss_and_accuracy():
     assert metrics["acc"] == pytest.approx(2 / 3)
     assert metrics["loss"] == pytest.approx(F.cross_entropy(output, target).item())
     assert metric_columns(task) == ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
-    assert task.monitor == ("test_acc", "max")
+    assert task.monitor == "test_acc"
+    assert direction("test_acc") is MonitorMode.max and direction("train_loss") is MonitorMode.min
 
 
 @pytest.mark.parametrize(
@@ -77,3 +78,27 @@ def test_a_loss_that_does_not_suit_the_task_is_refused(meta, loss):
 def test_outputs_that_cannot_be_scored_are_refused(meta, output, target):
     with pytest.raises(DlrunError, match="outputs of shape"):
         task_for(meta, Loss.auto).check_shapes(output, target)
+
+
+def test_every_metric_column_has_the_direction_its_task_declares():
+    from dlrun.tasks import TASKS
+
+    for task in TASKS.values():
+        for metric, way in task.metrics.items():
+            assert direction(f"train_{metric}") is way and direction(f"test_{metric}") is way
+    assert direction("test_ppl") is MonitorMode.min
+    assert direction("lr") is None and direction("epoch") is None
+
+
+def test_two_tasks_that_disagree_on_a_metric_are_refused():
+    from dlrun.tasks.base import TASKS, Task, register_task
+
+    class Odd(Task):
+        name = "odd"
+        metrics = {"acc": MonitorMode.min}
+        monitor = "test_acc"
+        losses = (Loss.mse,)
+
+    with pytest.raises(DlrunError, match="one metric name, one direction"):
+        register_task(Odd)
+    assert "odd" not in TASKS

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-import dlrun.builtins  # noqa: F401  (registers the built-in options)
+import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+from dlrun.config.registry import DATASETS
 from dlrun.data.sequences import SequenceSplit
 from dlrun.errors import DlrunError
-from dlrun.registry import DATASETS
 
 TEXT = {
     "name": "text",

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import Enum
 
 import torch
 
-
-class Sampling(str, Enum):
-    consecutive = "consecutive"
-    random = "random"
+from dlrun.config.options.data import Sampling
 
 
 @dataclass

@@ -10,24 +10,13 @@ Inputs are float32 (N, features); targets are float32 (N, 1).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
-from omegaconf import MISSING
 
+from dlrun.config.options.data import CubicConfig, PolynomialConfig, SyntheticLinRegConfig
+from dlrun.config.registry import DATASETS
 from dlrun.data.base import REGRESSION, Dataset, DatasetMeta, Split
 from dlrun.errors import DlrunError
-from dlrun.registry import DATASETS
-
-
-def _at_least(key: str, value: int, low: int) -> None:
-    if value < low:
-        raise DlrunError(f"dataset.{key}={value} is out of range: it must be >= {low}.")
-
-
-def _non_negative(key: str, value: float) -> None:
-    if not value >= 0:  # also catches NaN
-        raise DlrunError(f"dataset.{key}={value} is out of range: it must be >= 0.")
 
 
 def _regression(train: Split, test: Split, input_shape: tuple[int, ...], **names) -> Dataset:
@@ -38,25 +27,9 @@ def _regression(train: Split, test: Split, input_shape: tuple[int, ...], **names
 # --- synthetic_linreg: y = x w + b + noise, many features, few samples (weight decay) -------
 
 
-@dataclass
-class SyntheticLinRegConfig:
-    name: str = MISSING
-    d: int = MISSING
-    n_train: int = MISSING
-    n_test: int = MISSING
-    true_w: float = MISSING
-    true_b: float = MISSING
-    noise: float = MISSING
-    seed: int = MISSING
-
-
-@DATASETS.register("synthetic_linreg", schema=SyntheticLinRegConfig)
+@DATASETS.register("synthetic_linreg")
 def synthetic_linreg(cfg: SyntheticLinRegConfig) -> Dataset:
     """x ~ N(0, 1) in d dimensions; y = x @ w + b + N(0, noise^2), every weight = true_w."""
-    _at_least("d", cfg.d, 1)
-    _at_least("n_train", cfg.n_train, 1)
-    _at_least("n_test", cfg.n_test, 1)
-    _non_negative("noise", cfg.noise)
     generator = torch.Generator().manual_seed(cfg.seed)
     w = torch.full((cfg.d, 1), float(cfg.true_w))
 
@@ -73,25 +46,13 @@ def synthetic_linreg(cfg: SyntheticLinRegConfig) -> Dataset:
 # --- cubic: y = x^3 + noise on an even grid (optimizer comparison) --------------------------
 
 
-@dataclass
-class CubicConfig:
-    name: str = MISSING
-    n_train: int = MISSING
-    n_test: int = MISSING
-    noise: float = MISSING
-    seed: int = MISSING
-
-
-@DATASETS.register("cubic", schema=CubicConfig)
+@DATASETS.register("cubic")
 def cubic(cfg: CubicConfig) -> Dataset:
     """Train: n_train points evenly spaced in [-1, 1] (1500 in the tutorial, all trained on).
 
     Test: n_test points evenly spaced in [-1, 1] with noise drawn afresh, so the test loss
     measures the fit to x^3 rather than to the training noise.
     """
-    _at_least("n_train", cfg.n_train, 2)
-    _at_least("n_test", cfg.n_test, 2)
-    _non_negative("noise", cfg.noise)
     generator = torch.Generator().manual_seed(cfg.seed)
 
     def draw(n: int) -> Split:
@@ -107,26 +68,13 @@ def cubic(cfg: CubicConfig) -> Dataset:
 # --- polynomial: y = sum_i w_i x^i / i! + noise (under- and over-fitting) -----------------
 
 
-@dataclass
-class PolynomialConfig:
-    name: str = MISSING
-    true_w: list[float] = MISSING
-    n_train: int = MISSING
-    n_test: int = MISSING
-    noise: float = MISSING
-    seed: int = MISSING
-
-
-@DATASETS.register("polynomial", schema=PolynomialConfig)
+@DATASETS.register("polynomial")
 def polynomial(cfg: PolynomialConfig) -> Dataset:
     """x ~ N(0, 1); y = sum_i true_w[i] * x^i / i! + N(0, noise^2).
 
     The inputs are the raw x, shape (N, 1): the model builds its own features x^i / i!, so
     one data set serves the right degree, a linear fit and a too-high degree alike.
     """
-    _at_least("n_train", cfg.n_train, 1)
-    _at_least("n_test", cfg.n_test, 1)
-    _non_negative("noise", cfg.noise)
     if len(cfg.true_w) == 0:
         raise DlrunError(
             "dataset.true_w=[] is empty: give at least one coefficient, e.g. [5, 1.2, -3.4, 5.6]."

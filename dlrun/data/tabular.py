@@ -19,41 +19,15 @@ import io
 import math
 import warnings
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import MISSING
 
+from dlrun.config.options.data import CsvConfig, TabularTask, WineConfig
+from dlrun.config.registry import DATASETS
 from dlrun.data.base import CLASSIFICATION, REGRESSION, Dataset, DatasetMeta, Split
 from dlrun.errors import DlrunError
-from dlrun.registry import DATASETS
-
-
-class TabularTask(str, Enum):
-    classification = CLASSIFICATION
-    regression = REGRESSION
-
-
-@dataclass
-class CsvConfig:
-    name: str = MISSING
-    path: str = MISSING
-    target: str | None = MISSING
-    features: list[str] | None = MISSING
-    task: TabularTask = MISSING
-    test_size: float = MISSING
-    random_state: int = MISSING
-    standardize: bool = MISSING
-
-
-@dataclass
-class WineConfig:
-    name: str = MISSING
-    test_size: float = MISSING
-    random_state: int = MISSING
-    standardize: bool = MISSING
 
 
 @dataclass(frozen=True)
@@ -68,7 +42,7 @@ class TableSpec:
     standardize: bool = False
 
 
-@DATASETS.register("csv", schema=CsvConfig)
+@DATASETS.register("csv")
 def csv(cfg: CsvConfig) -> Dataset:
     spec = TableSpec(
         target=cfg.target,
@@ -84,7 +58,7 @@ def csv(cfg: CsvConfig) -> Dataset:
 WINE_TARGET = "cultivar"
 
 
-@DATASETS.register("wine", schema=WineConfig)
+@DATASETS.register("wine")
 def wine(cfg: WineConfig) -> Dataset:
     """scikit-learn's wine data, written as a CSV text and read back like any CSV file."""
     from sklearn.datasets import load_wine
@@ -107,11 +81,6 @@ def csv_dataset(source: str | Path | io.TextIOBase, label: str, spec: TableSpec)
 
     `label` names the table in error messages (the path, for a file).
     """
-    if not 0 < spec.test_size < 1:
-        raise DlrunError(
-            f"dataset.test_size={spec.test_size} is out of range: give a fraction strictly "
-            f"between 0 and 1."
-        )
     frame = read_csv(source, label)
     return table_dataset(frame, label, spec)
 
@@ -155,16 +124,9 @@ def read_csv(source: str | Path | io.TextIOBase, label: str) -> Any:
     return frame
 
 
-def table_dataset(frame: Any, label: str, spec: TableSpec) -> Dataset:
-    """Check the table's columns, split its rows and hand them over as tensors."""
+def _targets(frame: Any, target: str, label: str, spec: TableSpec):
+    """The target column as a tensor (class ids or values), its classes, what to stratify by."""
     import numpy as np
-    from sklearn.model_selection import train_test_split
-
-    target, features = _columns(frame, label, spec)
-    _check_no_empty_cells(frame, [*features, target], label)
-    x = np.stack([_numeric(frame, column, label, "Feature") for column in features], axis=1)
-    x = x.astype(np.float32)
-    _check_finite(x, features, label)
 
     n = len(frame)
     n_test = math.ceil(spec.test_size * n)
@@ -189,6 +151,22 @@ def table_dataset(frame: Any, label: str, spec: TableSpec) -> Dataset:
         raise DlrunError(
             f"dataset.task={spec.task} is not a table task: use classification or regression."
         )
+    return y, classes, stratify
+
+
+def table_dataset(frame: Any, label: str, spec: TableSpec) -> Dataset:
+    """Check the table's columns, split its rows and hand them over as tensors."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    target, features = _columns(frame, label, spec)
+    _check_no_empty_cells(frame, [*features, target], label)
+    x = np.stack([_numeric(frame, column, label, "Feature") for column in features], axis=1)
+    x = x.astype(np.float32)
+    _check_finite(x, features, label)
+
+    n = len(frame)
+    y, classes, stratify = _targets(frame, target, label, spec)
 
     try:
         train_idx, test_idx = train_test_split(

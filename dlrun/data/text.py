@@ -6,31 +6,17 @@ dlrun, so it can be shipped and needs no download).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import torch
-from omegaconf import MISSING
 
+from dlrun.config.options.data import TextConfig
+from dlrun.config.registry import DATASETS
 from dlrun.data.base import LANGUAGE_MODEL, Dataset, DatasetMeta
 from dlrun.data.sequences import Sampling, SequenceSplit
 from dlrun.errors import DlrunError
-from dlrun.registry import DATASETS
-
-
-@dataclass
-class TextConfig:
-    name: str = MISSING
-    path: str | None = MISSING
-    max_chars: int | None = MISSING
-    lowercase: bool = MISSING
-    num_steps: int = MISSING
-    sampling: Sampling = MISSING
-    test_fraction: float = MISSING
-    prefixes: list[str] = field(default_factory=lambda: MISSING)
-    generate_every: int = MISSING
-    generate_chars: int = MISSING
 
 
 @dataclass(frozen=True)
@@ -42,9 +28,8 @@ class Generation:
     num_chars: int
 
 
-@DATASETS.register("text", schema=TextConfig)
+@DATASETS.register("text")
 def text(cfg: TextConfig) -> Dataset:
-    _check(cfg)
     corpus = read_corpus(cfg.path).replace("\r\n", "\n").replace("\n", " ")
     if cfg.lowercase:
         corpus = corpus.lower()
@@ -86,16 +71,3 @@ def read_corpus(path: str | None) -> str:
     if not corpus.strip():
         raise DlrunError(f"dataset.path={path} is empty: the corpus needs some text.")
     return corpus
-
-
-def _check(cfg: TextConfig) -> None:
-    if cfg.num_steps < 1:
-        raise DlrunError(f"dataset.num_steps={cfg.num_steps} is out of range: use >= 1.")
-    if cfg.max_chars is not None and cfg.max_chars < 1:
-        raise DlrunError(f"dataset.max_chars={cfg.max_chars}: use null (all) or >= 1.")
-    if not 0 < cfg.test_fraction < 1:
-        raise DlrunError(
-            f"dataset.test_fraction={cfg.test_fraction} is out of range: use 0 < f < 1."
-        )
-    if cfg.generate_every < 0 or cfg.generate_chars < 0:
-        raise DlrunError("dataset.generate_every and dataset.generate_chars must be >= 0.")

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import MISSING
 
+from dlrun.config.options.data import VisionDatasetConfig
+from dlrun.config.registry import DATASETS
 from dlrun.data.base import Dataset, DatasetMeta, Split
 from dlrun.errors import DlrunError
-from dlrun.io import atomic_write
-from dlrun.registry import DATASETS
+from dlrun.outputs.io import atomic_write
 
 CACHE_FILE = "dlrun-tensors.pt"
 IDX_FILES = (
@@ -32,13 +32,6 @@ IDX_FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
-
-
-@dataclass
-class VisionDatasetConfig:
-    name: str = MISSING
-    root: str = MISSING
-    download: bool = MISSING
 
 
 @dataclass(frozen=True)
@@ -63,12 +56,12 @@ MNIST = IdxSource(
 )
 
 
-@DATASETS.register("fashion_mnist", schema=VisionDatasetConfig)
+@DATASETS.register("fashion_mnist")
 def fashion_mnist(cfg: VisionDatasetConfig) -> Dataset:
     return load_idx_dataset(FASHION_MNIST, Path(cfg.root), cfg.download)
 
 
-@DATASETS.register("mnist", schema=VisionDatasetConfig)
+@DATASETS.register("mnist")
 def mnist(cfg: VisionDatasetConfig) -> Dataset:
     return load_idx_dataset(MNIST, Path(cfg.root), cfg.download)
 
@@ -119,7 +112,7 @@ def _decode(source: IdxSource, root: Path, raw: Path) -> dict:
         "test_targets": test.targets,
         "classes": list(train.classes),
     }
-    with contextlib.suppress(OSError):  # a read-only data folder: decode again next time
+    with contextlib.suppress(DlrunError, OSError):  # a read-only data folder: decode again
         atomic_write(_cache_path(raw), lambda handle: torch.save(tensors, handle))
     return tensors
 

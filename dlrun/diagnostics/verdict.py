@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dlrun.config import VerdictConfig
+from dlrun.config.schema import VerdictConfig
 
 UNDERFITTING, OVERFITTING, GOOD_FIT = "underfitting", "overfitting", "good fit"
 

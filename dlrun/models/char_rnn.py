@@ -15,37 +15,17 @@ for rnn and gru, a tuple (h, c) of two such tensors for lstm and lstm_scratch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-
 import torch
 import torch.nn.functional as F
-from omegaconf import MISSING
 from torch import nn
 
-from dlrun.data import LANGUAGE_MODEL, DatasetMeta
+from dlrun.config.options.models import Cell, CharRNNConfig
+from dlrun.config.registry import MODELS
+from dlrun.data.base import LANGUAGE_MODEL, DatasetMeta
 from dlrun.errors import DlrunError
 from dlrun.models.layers import require_task
-from dlrun.registry import MODELS
 
 State = torch.Tensor | tuple[torch.Tensor, ...]
-
-
-class Cell(str, Enum):
-    rnn = "rnn"
-    gru = "gru"
-    lstm = "lstm"
-    lstm_scratch = "lstm_scratch"
-
-
-@dataclass
-class CharRNNConfig:
-    name: str = MISSING
-    cell: Cell = MISSING
-    hidden_size: int = MISSING
-    num_layers: int = MISSING
-    # null: one-hot inputs of size V (as the tutorial); an int: nn.Embedding of that size.
-    embedding: int | None = MISSING
 
 
 class ScratchLSTM(nn.Module):
@@ -201,21 +181,12 @@ class CharRNN(nn.Module):
         return new
 
 
-@MODELS.register("char_rnn", schema=CharRNNConfig)
+@MODELS.register("char_rnn")
 def char_rnn(cfg: CharRNNConfig, meta: DatasetMeta) -> CharRNN:
     require_task("char_rnn", meta.task, LANGUAGE_MODEL)
     if len(meta.vocab) < 1:
         raise DlrunError(
             "model=char_rnn needs the data set's vocabulary, but this data set has none."
-        )
-    if cfg.hidden_size < 1:
-        raise DlrunError(f"model.hidden_size={cfg.hidden_size} is out of range: use >= 1.")
-    if cfg.num_layers < 1:
-        raise DlrunError(f"model.num_layers={cfg.num_layers} is out of range: use >= 1.")
-    if cfg.embedding is not None and cfg.embedding < 1:
-        raise DlrunError(
-            f"model.embedding={cfg.embedding} is out of range: use null (one-hot inputs) "
-            f"or a size >= 1."
         )
     if Cell(cfg.cell) is Cell.lstm_scratch and cfg.num_layers != 1:
         raise DlrunError(

@@ -9,34 +9,18 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
 
-from omegaconf import MISSING
 from torch import nn
 
-from dlrun.data import CLASSIFICATION, REGRESSION, DatasetMeta
-from dlrun.errors import DlrunError
-from dlrun.models.layers import Activation, activation, require_task
-from dlrun.registry import MODELS
+from dlrun.config.options.models import DeepMLPConfig
+from dlrun.config.registry import MODELS
+from dlrun.data.base import CLASSIFICATION, REGRESSION, DatasetMeta
+from dlrun.models.layers import activation, require_task
 
 
-@dataclass
-class DeepMLPConfig:
-    name: str = MISSING
-    depth: int = MISSING
-    width: int = MISSING
-    activation: Activation = MISSING
-    # BatchNorm after each hidden Linear, before the activation.
-    batch_norm: bool = MISSING
-
-
-@MODELS.register("deep_mlp", schema=DeepMLPConfig)
+@MODELS.register("deep_mlp")
 def deep_mlp(cfg: DeepMLPConfig, meta: DatasetMeta) -> nn.Sequential:
     require_task("deep_mlp", meta.task, CLASSIFICATION, REGRESSION)
-    if cfg.depth < 1:
-        raise DlrunError(f"model.depth={cfg.depth} is out of range: use depth >= 1.")
-    if cfg.width < 1:
-        raise DlrunError(f"model.width={cfg.width} is out of range: use width >= 1.")
     outputs = meta.outputs
 
     layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())

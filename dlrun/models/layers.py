@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 from torch import nn
 
+from dlrun.config.options.models import Activation, Pool
 from dlrun.errors import DlrunError
-
-
-class Activation(str, Enum):
-    sigmoid = "sigmoid"
-    relu = "relu"
-    tanh = "tanh"
-    gelu = "gelu"
-    identity = "identity"
-
-
-class Pool(str, Enum):
-    avg = "avg"
-    max = "max"
-
 
 _ACTIVATIONS = {
     Activation.sigmoid: nn.Sigmoid,

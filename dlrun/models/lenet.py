@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from omegaconf import MISSING
 from torch import nn
 
-from dlrun.data import CLASSIFICATION, REGRESSION, DatasetMeta
+from dlrun.config.options.models import LeNetConfig
+from dlrun.config.registry import MODELS
+from dlrun.data.base import CLASSIFICATION, REGRESSION, DatasetMeta
 from dlrun.errors import DlrunError
-from dlrun.models.layers import Activation, Pool, activation, pool, require_task
-from dlrun.registry import MODELS
+from dlrun.models.layers import activation, pool, require_task
 
 
-@dataclass
-class LeNetConfig:
-    name: str = MISSING
-    activation: Activation = MISSING
-    pool: Pool = MISSING
-    # BatchNorm after each convolution and hidden linear layer, before the activation.
-    batch_norm: bool = MISSING
-
-
-@MODELS.register("lenet", schema=LeNetConfig)
+@MODELS.register("lenet")
 def lenet(cfg: LeNetConfig, meta: DatasetMeta) -> nn.Sequential:
     require_task("lenet", meta.task, CLASSIFICATION, REGRESSION)
     if len(meta.input_shape) != 3:

@@ -9,40 +9,29 @@ poly_regression     regression on one raw scalar x: features x^i / i! for i = 0.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
-from omegaconf import MISSING
 from torch import nn
 
-from dlrun.data import CLASSIFICATION, REGRESSION, DatasetMeta
+from dlrun.config.options.models import (
+    LinearRegressionConfig,
+    PolyRegressionConfig,
+    SoftmaxRegressionConfig,
+)
+from dlrun.config.registry import MODELS
+from dlrun.data.base import CLASSIFICATION, REGRESSION, DatasetMeta
 from dlrun.errors import DlrunError
 from dlrun.models.layers import require_task
-from dlrun.registry import MODELS
-
-# 30! is about 2.7e32; beyond 34! the feature scale no longer fits in float32.
-MAX_DEGREE = 30
 
 
-@dataclass
-class SoftmaxRegressionConfig:
-    name: str = MISSING
-
-
-@MODELS.register("softmax_regression", schema=SoftmaxRegressionConfig)
+@MODELS.register("softmax_regression")
 def softmax_regression(cfg: SoftmaxRegressionConfig, meta: DatasetMeta) -> nn.Sequential:
     """Logits = flatten(x) W + b; the softmax lives in the cross-entropy loss."""
     require_task("softmax_regression", meta.task, CLASSIFICATION)
     return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(meta.input_shape), meta.num_classes))
 
 
-@dataclass
-class LinearRegressionConfig:
-    name: str = MISSING
-    bias: bool = MISSING
-
-
-@MODELS.register("linear_regression", schema=LinearRegressionConfig)
+@MODELS.register("linear_regression")
 def linear_regression(cfg: LinearRegressionConfig, meta: DatasetMeta) -> nn.Sequential:
     """y_hat = flatten(x) w + b, one output per regression target."""
     require_task("linear_regression", meta.task, REGRESSION)
@@ -50,12 +39,6 @@ def linear_regression(cfg: LinearRegressionConfig, meta: DatasetMeta) -> nn.Sequ
         nn.Flatten(),
         nn.Linear(math.prod(meta.input_shape), meta.num_outputs, bias=cfg.bias),
     )
-
-
-@dataclass
-class PolyRegressionConfig:
-    name: str = MISSING
-    degree: int = MISSING
 
 
 class PolyRegression(nn.Module):
@@ -81,7 +64,7 @@ class PolyRegression(nn.Module):
         return f"degree={self.degree}"
 
 
-@MODELS.register("poly_regression", schema=PolyRegressionConfig)
+@MODELS.register("poly_regression")
 def poly_regression(cfg: PolyRegressionConfig, meta: DatasetMeta) -> PolyRegression:
     require_task("poly_regression", meta.task, REGRESSION)
     if tuple(meta.input_shape) != (1,):
@@ -89,9 +72,5 @@ def poly_regression(cfg: PolyRegressionConfig, meta: DatasetMeta) -> PolyRegress
             f"model=poly_regression needs one raw scalar input per sample (input_shape (1,)), "
             f"but this data set gives {tuple(meta.input_shape)}: use model=linear_regression "
             f"for several features."
-        )
-    if not 0 <= cfg.degree <= MAX_DEGREE:
-        raise DlrunError(
-            f"model.degree={cfg.degree} is out of range: use 0 <= degree <= {MAX_DEGREE}."
         )
     return PolyRegression(cfg.degree, meta.num_outputs)

@@ -1,0 +1,186 @@
+"""dlrun from Python: the same runs as the command line, in this process, many times over.
+
+    import dlrun
+    run = dlrun.train(["dataset=digits", "trainer=smoke", "optimizer=adam"])
+    run.metrics            # metrics.csv as a DataFrame
+    run.summary["final"]   # summary.json as a dict
+    run.plot()             # the figure of curves.png (shown inline in Jupyter)
+    table = dlrun.sweep(["dataset=digits", "trainer=smoke", "optimizer=sgd,adam"])
+    dlrun.load("outputs/2026-12-01/10-00-00_lenet_adam")
+
+`overrides` are the strings the command takes. Each call goes through the command's own
+path (Hydra composes, the recipe runs, the run folder is written as `dlrun ...` writes it),
+and Hydra's global state is reset between calls. A problem raises the DlrunError whose
+paragraph the command would print.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlrun.errors import DlrunError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+SUMMARY_JSON, METRICS_CSV = "summary.json", "metrics.csv"
+
+
+@dataclass
+class Run:
+    """A run folder: its metrics, its summary, its curves."""
+
+    path: Path
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        from dlrun.outputs.io import read_json_object
+
+        file = self.path / SUMMARY_JSON
+        return read_json_object(file) if file.is_file() else {}
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        import pandas as pd
+
+        file = self.path / METRICS_CSV
+        return pd.read_csv(file) if file.is_file() and file.stat().st_size else pd.DataFrame()
+
+    @property
+    def status(self) -> str:
+        return str(self.summary.get("status", "missing"))
+
+    def plot(self) -> Figure:
+        from dlrun.outputs.io import read_csv_rows
+        from dlrun.outputs.plots import curves_figure
+
+        rows = read_csv_rows(self.path / METRICS_CSV)
+        if not rows:
+            raise DlrunError(f"{self.path} has no finished epoch to plot (no metrics.csv rows).")
+        regression = self.summary.get("task") == "regression"
+        return _inline(curves_figure(rows, self.path.name, regression))
+
+    def _repr_html_(self) -> str:
+        final = self.summary.get("final") or {}
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k.startswith("test_"))
+        return f"<b>dlrun run</b> {self.path} ({self.status}) {shown}"
+
+
+@dataclass
+class Sweep:
+    """A sweep folder: one row per job in `table`, and each job as a Run."""
+
+    path: Path
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        from dlrun.reporting.sweep_report import SUMMARY_CSV
+
+        return pd.read_csv(self.path / SUMMARY_CSV)
+
+    def plot(self) -> Figure | None:
+        from dlrun.reporting.folders import sweep_report_config
+        from dlrun.reporting.sweep_report import comparison_figure
+
+        figure = comparison_figure(self.path, sweep_report_config(self.path))
+        return None if figure is None else _inline(figure)
+
+
+def train(overrides: Sequence[str] = (), output_dir: str | Path | None = None) -> Run:
+    """Train one run, as `dlrun OVERRIDES` would; `output_dir` instead of outputs/<date>/."""
+    from dlrun.cli import main
+
+    arguments = _arguments(overrides)
+    if output_dir is not None:
+        arguments.append(f"hydra.run.dir={Path(output_dir).expanduser().absolute()}")
+    with _command(arguments):
+        main.run_command(arguments)
+    return Run(Path(main.Caller.output_dir))
+
+
+def sweep(overrides: Sequence[str] = (), sweep_dir: str | Path | None = None) -> pd.DataFrame:
+    """Run a sweep's jobs one after another, as `dlrun -m OVERRIDES`; its table of jobs.
+
+    `table.attrs["path"]` is the sweep folder, for `dlrun.load`.
+    """
+    from dlrun.cli import main
+    from dlrun.reporting import sweep_report
+
+    arguments = ["-m", *_arguments(overrides)]
+    if sweep_dir is not None:
+        arguments.append(f"hydra.sweep.dir={Path(sweep_dir).expanduser().absolute()}")
+    with _command(arguments):
+        main.run_command(arguments)
+    table = load(sweep_report.last_sweep_dir).table
+    table.attrs["path"] = str(sweep_report.last_sweep_dir)
+    return table
+
+
+def load(path: str | Path) -> Run | Sweep:
+    """Open a run folder or a sweep folder that dlrun left."""
+    from dlrun.reporting.sweep_report import find_jobs
+
+    folder = Path(path).expanduser()
+    if (folder / "multirun.yaml").is_file():
+        return Sweep(folder, [Run(job) for job in find_jobs(folder)])
+    if (folder / SUMMARY_JSON).is_file() or (folder / ".hydra").is_dir():
+        return Run(folder)
+    raise DlrunError(
+        f"{path} is neither a run folder (summary.json, .hydra/) nor a sweep folder "
+        f"(multirun.yaml): give one of the folders dlrun leaves in outputs/."
+    )
+
+
+def _inline(figure: Figure) -> Figure:
+    """In a Jupyter kernel, a returned figure shows inline: where no PNG printer for figures
+    is registered yet (matplotlib registers one once pyplot is in use), dlrun registers its
+    own. dlrun draws without pyplot, so that no backend is switched."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if shell is not None:
+        from matplotlib.figure import Figure
+
+        png = shell.display_formatter.formatters["image/png"]
+        try:
+            png.lookup_by_type(Figure)
+        except KeyError:
+            png.for_type(Figure, _png)
+    return figure
+
+
+def _png(figure: Figure) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def _arguments(overrides: Sequence[str]) -> list[str]:
+    if isinstance(overrides, str):
+        raise DlrunError(
+            f"overrides={overrides!r} is one string: give a list, e.g. [{overrides!r}], as the "
+            f"command line splits them."
+        )
+    return [str(o) for o in overrides]
+
+
+@contextmanager
+def _command(arguments: list[str]):
+    """Hydra reads sys.argv; the command raises instead of printing and exiting."""
+    from dlrun.cli import main
+
+    argv, raise_errors = sys.argv, main.Caller.raise_errors
+    sys.argv, main.Caller.raise_errors = ["dlrun", *arguments], True
+    try:
+        yield
+    finally:
+        sys.argv, main.Caller.raise_errors = argv, raise_errors

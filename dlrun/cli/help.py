@@ -1,0 +1,54 @@
+"""`dlrun --help`: the groups a user picks from, one line each, read from conf/ directly.
+
+Hydra's own help composes the config and deep-copies the config repository once per
+group, internal schema groups included; this one reads a few small files.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from dlrun.config.groups import GROUPS, options
+
+HEADER = """\
+dlrun: run, vary and compare deep-learning fundamentals.
+
+Pick one option per group and override any value:
+  dlrun model=lenet optimizer=adam
+  dlrun model=mlp model.hidden=[512] optimizer.lr=0.01 trainer.epochs=5
+  dlrun -m optimizer=sgd,adam trainer=smoke dataset=digits     (a sweep)
+  dlrun trainer.resume=outputs/<date>/<run>                    (continue a run)
+  dlrun -m hydra/launcher=joblib optimizer=sgd,adam            (2+ jobs at a time)
+  dlrun -m hparams_search=optuna                               (an Optuna search)
+  torchrun --standalone --nproc_per_node=2 -m dlrun ...        (one run, 2 processes)
+Launchers and searches need pip install 'dlrun[sweep]' (SLURM: 'dlrun[slurm]')."""
+
+FOOTER = """\
+Show the composed config: dlrun --cfg job [overrides]; Hydra's own flags: dlrun --hydra-help
+Each run leaves outputs/<date>/<time>_<name>/ with metrics.csv, summary.json,
+curves.png, checkpoints/ and train.log."""
+
+
+def defaults() -> dict[str, str]:
+    """{group: default option} from the defaults list of conf/config.yaml."""
+    import yaml
+
+    text = resources.files("dlrun.conf").joinpath("config.yaml").read_text(encoding="utf-8")
+    chosen: dict[str, str] = {}
+    for entry in yaml.safe_load(text)["defaults"]:
+        if isinstance(entry, dict):
+            for group, option in entry.items():
+                group = group.removeprefix("optional ")
+                if group in GROUPS and option is not None:
+                    chosen[group] = ",".join(option) if isinstance(option, list) else str(option)
+    return chosen
+
+
+def help_text() -> str:
+    chosen = defaults()
+    width = max(map(len, GROUPS)) + 2
+    lines = [HEADER, "", "Config groups (default in brackets):"]
+    for group, purpose in GROUPS.items():
+        names = [f"[{n}]" if n in chosen.get(group, "").split(",") else n for n in options(group)]
+        lines.append(f"  {group:<{width}}{purpose}: {', '.join(names)}")
+    return "\n".join([*lines, "", FOOTER])

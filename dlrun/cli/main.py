@@ -1,0 +1,231 @@
+"""The `dlrun` command: Hydra composes the config, the recipe (recipe/recipe.py) runs it.
+
+Nothing heavy is imported before the config has composed, so `--help`, `--cfg job` and every
+config error answer at once. A config that does not compose (an unknown option of any
+group, a misspelt key with the closest real one, a wrong type) prints one paragraph and
+exits with status 1, as Hydra's own errors did; other user errors (DlrunError) exit with 2.
+A run whose loss turns NaN or infinite stops with status 3, its last good checkpoint kept. SIGINT or
+SIGTERM stops a run after the step in progress, saved, with status 128 + the signal. In a sweep
+a failed job is recorded in its summary.json and the sweep goes on; the command then exits
+with status 1. A sweep job whose folder already holds a checkpoint (a SLURM job requeued, or
+a sweep started again with the same hydra.sweep.dir) continues from it.
+
+Under torchrun every process runs this command; rank 0 writes the run folder, the others
+get a scratch folder that is removed when they finish (training/distributed.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from dlrun.config.composition import explain
+from dlrun.config.groups import check_choices
+from dlrun.config.hydra_plugins import check_plugins
+from dlrun.config.schema import register_configs, validate
+from dlrun.errors import (
+    EXIT_USER_ERROR,
+    ConfigError,
+    DlrunError,
+    RunDiverged,
+    RunInterrupted,
+    report,
+)
+from dlrun.outputs.naming import register_resolvers
+from dlrun.reporting import sweep_report
+from dlrun.training.world import World, world_from_env
+
+# A config that does not compose (unknown option, misspelt key, wrong type): Hydra's status.
+EXIT_CONFIG_ERROR = 1
+EXIT_DIVERGED = 3
+EXIT_STOPPED_AT_ONCE = 130
+EXIT_SWEEP_FAILED = 1
+
+log = logging.getLogger("dlrun")
+
+
+class Caller:
+    """Who started the command: the shell (errors printed, exit statuses) or the Python API
+    (errors raised), and the folders the last call left, for the API to open."""
+
+    raise_errors = False
+    output_dir: str | None = None
+
+
+@hydra.main(version_base="1.3", config_path="pkg://dlrun.conf", config_name="config")
+def _train(cfg: DictConfig) -> dict | float | None:
+    """One run; returns its summary, or the optimized_metric's value to a search."""
+    hydra_cfg = HydraConfig.get()
+    output_dir = hydra_cfg.runtime.output_dir
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    Caller.output_dir = output_dir
+    try:
+        validate(cfg)  # before torch is imported: a bad config answers at once
+        from dlrun.recipe.recipe import run
+
+        _prepare_job(cfg, hydra_cfg, output_dir, in_sweep)
+        summary = run(cfg, output_dir)
+        if cfg.optimized_metric:
+            return summary["optimized"]["value"]
+        return summary
+    except RunInterrupted as err:  # a sweep stops too: the user or the scheduler asked
+        if Caller.raise_errors:
+            raise
+        _report(err)
+        raise SystemExit(128 + signal.Signals[err.signal_name].value) from None
+    except RunDiverged as err:  # summary.json already says `diverged`
+        if Caller.raise_errors and not in_sweep:
+            raise
+        _report(err)
+        if not in_sweep:
+            raise SystemExit(EXIT_DIVERGED) from None
+    except DlrunError as err:
+        if Caller.raise_errors and not in_sweep:
+            raise
+        _report(err)
+        if not in_sweep:
+            raise SystemExit(EXIT_USER_ERROR) from None
+        _mark_failed(output_dir, str(err))
+    except Exception as err:
+        if not in_sweep:
+            raise
+        log.exception("Job failed")  # the traceback goes to this job's train.log
+        _mark_failed(output_dir, f"{type(err).__name__}: {err}")
+    return None
+
+
+def _mark_failed(output_dir: str, error: str) -> None:
+    from dlrun.outputs.run_folder import RunFolder
+
+    RunFolder(output_dir).mark_failed(error)
+
+
+def _report(err: DlrunError) -> None:
+    """Rank 0 speaks for a data-parallel run: the other ranks stopped for the same reason."""
+    if world_from_env().is_main:
+        report(err)
+
+
+def _prepare_job(cfg: DictConfig, hydra_cfg, output_dir: str, in_sweep: bool) -> None:
+    """What depends on how this job was started: its thread share, continuing, the metric."""
+    from dlrun.sweeps import search
+    from dlrun.training.checkpoint import LAST
+    from dlrun.training.threads import thread_budget
+
+    launcher = hydra_cfg.launcher if in_sweep else None
+    threads = thread_budget(cfg.trainer.num_threads, launcher, world_from_env())
+    if threads is not None:
+        cfg.trainer.num_threads = threads
+    if in_sweep and not cfg.trainer.resume and (Path(output_dir) / "checkpoints" / LAST).is_file():
+        log.info("This job's folder has a checkpoint: continuing from it")
+        cfg.trainer.resume = output_dir
+    if cfg.optimized_metric:
+        direction = hydra_cfg.sweeper.get("direction") if in_sweep else None
+        search.check_metric(cfg.optimized_metric, direction)
+
+
+def main() -> None:
+    arguments = sys.argv[1:]
+    if {"-h", "--help"} & set(arguments):
+        from dlrun.cli.help import help_text
+
+        print(help_text())
+        return
+    try:
+        run_command(arguments)
+    except ConfigError as err:  # an option no group has, a config Hydra cannot compose
+        report(err)
+        sys.exit(EXIT_CONFIG_ERROR)
+    except DlrunError as err:  # a missing plugin, a sweep under torchrun
+        report(err)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:  # a second SIGINT/SIGTERM, or one outside training
+        from rich.console import Console
+
+        Console(stderr=True).print("Stopped at once; files written so far are whole.")
+        sys.exit(EXIT_STOPPED_AT_ONCE)
+    if sweep_report.last_failed_jobs:
+        sys.exit(EXIT_SWEEP_FAILED)
+
+
+def run_command(arguments: list[str]) -> None:
+    """The checks that need no config, then Hydra: what `dlrun ARGUMENTS` does."""
+    register_resolvers()
+    register_configs()
+    sweep_report.last_failed_jobs = None
+    check_plugins(arguments)
+    scratch = None
+    world = world_from_env()
+    if world.distributed:
+        scratch = _rank_arguments(arguments, world)
+    try:
+        check_choices(arguments)
+        _compose_and_run(arguments)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _compose_and_run(arguments: list[str]) -> None:
+    """Hydra composes and runs; a config it cannot compose comes back here to be explained.
+
+    HYDRA_FULL_ERROR makes Hydra raise instead of printing its own advice; a user who set it
+    gets Hydra's full traceback as before.
+    """
+    full_error = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    _compose_once()
+    try:
+        _train()
+    except CompactHydraException as err:
+        if full_error == "1":
+            raise
+        raise explain(err, arguments) from None
+    finally:
+        if full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full_error
+
+
+def _compose_once() -> None:
+    """Hydra 1.3 composes the whole config once only to read `hydra.mode`, then again to run.
+
+    dlrun's config never sets hydra.mode, so it is what the command line says (None: -m
+    decides). That read is cut short here; a test checks that the mode still follows
+    `hydra.mode=MULTIRUN`.
+    """
+    from hydra._internal.hydra import Hydra
+
+    def mode_from_overrides(self, config_name, overrides):
+        for override in overrides:
+            if override.startswith("hydra.mode="):
+                return RunMode[override.partition("=")[2]]
+        return None
+
+    Hydra.get_mode = mode_from_overrides
+
+
+def _rank_arguments(arguments: list[str], world: World) -> str | None:
+    """Under torchrun: one run, whose folder only rank 0 writes; the others' scratch folder."""
+    if {"-m", "--multirun"} & set(arguments):
+        raise DlrunError(
+            "torchrun starts one data-parallel run; a sweep (-m) under it would run every job in "
+            "every process. Sweep by starting torchrun once per setting, or from a script."
+        )
+    if world.is_main:
+        return None
+    scratch = tempfile.mkdtemp(prefix=f"dlrun-rank{world.rank}-")
+    sys.argv += [f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
+    return scratch

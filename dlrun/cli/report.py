@@ -1,0 +1,75 @@
+"""The `dlrun-report` command: one table of every run under a folder (reporting/folders.py).
+
+dlrun-report outputs/ [--csv FILE] [--plots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dlrun.errors import EXIT_USER_ERROR, DlrunError
+from dlrun.reporting.folders import REPORT_CSV, Report, build_report, print_table, redraw, table
+
+
+def write_csv(report: Report, path: Path) -> None:
+    from dlrun.outputs.io import atomic_write_text
+
+    try:
+        atomic_write_text(path, table(report).to_csv())
+    except OSError as err:
+        raise DlrunError(
+            f"Cannot write {path} ({err.strerror or err}): give another file with --csv."
+        ) from err
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlrun-report",
+        description=(
+            "One table of every dlrun run under FOLDER (recursively): status, the config "
+            "values that differ between runs, final test metrics, best monitored metric, "
+            "wall time. Reads only files, so it works on folders from another machine."
+        ),
+    )
+    parser.add_argument("folder", help="a folder of runs, e.g. outputs/ or a sweep folder")
+    parser.add_argument(
+        "--csv", metavar="FILE", help=f"where to write the table (default FOLDER/{REPORT_CSV})"
+    )
+    parser.add_argument(
+        "--plots",
+        action="store_true",
+        help="redraw each run's curves.png from metrics.csv and each sweep's "
+        "sweep_summary.csv and comparison.png",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)  # argparse exits with status 2 on bad arguments
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False)
+    try:
+        report = build_report(args.folder)
+        csv_path = Path(args.csv).expanduser() if args.csv else report.folder / REPORT_CSV
+        write_csv(report, csv_path)
+    except DlrunError as err:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[bold red]Error:[/] {escape(str(err))}"
+        )
+        sys.exit(EXIT_USER_ERROR)
+    print_table(console, report)
+    if args.plots:
+        plots = redraw(report)
+        console.print(f"Redrew {plots.curves} curves.png and {plots.sweeps} sweep reports")
+        for note in plots.notes:
+            console.print(f"[yellow]{escape(note)}[/]")
+    console.print(f"Report: {escape(str(csv_path))}", soft_wrap=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What a config may say: schemas, the option registries, value checks, Hydra plugin checks."""

@@ -1,0 +1,1 @@
+"""What a run leaves behind: the run folder, atomic writes, plots, loggers, provenance."""

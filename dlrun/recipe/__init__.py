@@ -1,0 +1,1 @@
+"""One run as an object: setup, train, finish; shared by every entry point."""

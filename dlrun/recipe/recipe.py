@@ -1,0 +1,281 @@
+"""One run as an object: `setup()`, `train()`, `finish()`.
+
+    recipe = Recipe(cfg, output_dir)
+    recipe.setup()             # runtime, data, training state, outputs
+    summary = recipe.train()   # the loop, then summary.json, plots and loggers closed
+
+The command line, dlrun-eval, the benchmarks and the Python API all set a run up through
+these methods, so a model, data set or checkpoint is built one way only. Under torchrun this
+is one rank of a data-parallel run (training/distributed.py); rank 0 writes the run folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import dlrun.config.builtins  # noqa: F401  (registers the built-in models, data sets, optimizers...)
+from dlrun.config.registry import DATASETS
+from dlrun.config.schema import validate
+from dlrun.diagnostics.verdict import fit_verdict
+from dlrun.errors import RunDiverged, RunInterrupted
+from dlrun.models.initializers import weight_stats
+from dlrun.optim.regularizers import Regularizer, build_regularizers
+from dlrun.outputs.loggers import build_loggers
+from dlrun.outputs.run_folder import RunFolder
+from dlrun.recipe import callbacks as cb
+from dlrun.recipe import setup
+from dlrun.recipe.summary import Summary, log_end, log_start
+from dlrun.reporting.reference import compare, render
+from dlrun.sweeps import search
+from dlrun.tasks import metric_columns, task_for
+from dlrun.training import distributed
+from dlrun.training.checkpoint import (
+    INTERRUPTED,
+    LAST,
+    find_checkpoint,
+    load_checkpoint,
+    restore_state,
+    save_checkpoint,
+)
+from dlrun.training.device import resolve_device
+from dlrun.training.distributed import Reducer, Shard
+from dlrun.training.loop import Diverged, Interrupted, LoopOptions, fit
+from dlrun.training.seeding import seed_everything
+from dlrun.training.signals import graceful_stop
+from dlrun.training.world import World, world_from_env
+
+log = logging.getLogger("dlrun")
+
+
+class Recipe:
+    """Everything one run needs lives on `self`, set up step by step."""
+
+    def __init__(self, cfg: DictConfig, output_dir: str | Path, world: World | None = None):
+        self.cfg, self.trainer = cfg, cfg.trainer
+        self.output_dir = Path(output_dir)
+        self.world = world or world_from_env()
+        self.started = time.time()
+        self.checkpoint: dict[str, Any] | None = None
+
+    # --- setup -----------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        self.setup_runtime()
+        self.setup_data()
+        self.setup_state()
+        self.setup_outputs()
+
+    def setup_runtime(self) -> None:
+        """Checks, plugins, threads, seeds, the device; the checkpoint to continue from."""
+        cfg, world = self.cfg, self.world
+        validate(cfg)
+        setup.import_plugins(list(cfg.plugins))
+        setup.check_trainer(cfg)
+        if self.trainer.num_threads is not None:
+            torch.set_num_threads(self.trainer.num_threads)
+        if not world.is_main:  # rank 0 speaks for the run
+            log.setLevel(logging.WARNING)
+        seed_everything(cfg.seed)
+        self.device = resolve_device(self.trainer.device)
+        if world.distributed:
+            self.device = distributed.start(world, self.device)
+        self.config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+        if self.trainer.resume:
+            self.checkpoint = load_checkpoint(find_checkpoint(self.trainer.resume))
+            setup.check_resumable(self.checkpoint["config"], self.config, self.trainer.resume)
+        parts = build_regularizers(cfg.regularizer)
+        self.regularizers = [p for p in parts if isinstance(p, Regularizer)]
+        self.stateful_callbacks = [p for p in parts if not isinstance(p, Regularizer)]
+        # A missing package fails before any data loads.
+        self.loggers = build_loggers(cfg.logger) if world.is_main else []
+
+    def setup_data(self) -> None:
+        """The data set, its task, and the splits placed on the device (sharded per rank)."""
+        cfg, trainer, world = self.cfg, self.trainer, self.world
+        self.data = DATASETS.build(cfg.dataset)
+        self.task = task_for(self.data.meta, trainer.loss)
+        self.monitor, self.mode = setup.monitor(trainer, self.task)
+        if cfg.optimized_metric:
+            search.check_columns(cfg.optimized_metric, metric_columns(self.task))
+        train_part = self.data.train.head(trainer.max_train_samples, seed=cfg.seed)
+        test_part = self.data.test.head(trainer.max_test_samples, seed=cfg.seed)
+        self.sizes = len(train_part), len(test_part)
+        self.train_targets = train_part.targets
+        self.train_split = setup.place_split(train_part, trainer, self.device)
+        self.test_split = setup.place_split(test_part, trainer, self.device)
+        self.batch_size = trainer.batch_size or len(self.train_split)
+        if world.distributed:
+            self.train_split = Shard(self.train_split, world, even=True)
+            self.test_split = Shard(self.test_split, world, even=False)
+            self.batch_size = distributed.per_rank_batch(self.batch_size, world)
+        setup.check_batches(self.train_split, self.test_split, self.batch_size, trainer)
+
+    def setup_state(self) -> None:
+        """Model, initialisation, optimizer, scheduler: built, or restored from the checkpoint."""
+        self.state = setup.build_state(self.cfg, self.data.meta, self.regularizers, self.device)
+        self.state.stateful_callbacks = self.stateful_callbacks
+        if self.world.distributed:
+            self.state.ddp = distributed.wrap(self.state.compiled or self.state.model, self.device)
+        self.init_stats = weight_stats(self.state.model) if self.checkpoint is None else None
+        if self.checkpoint is not None:
+            restore_state(self.state, self.checkpoint)
+        if self.world.distributed:
+            distributed.seed_epoch(self.cfg.seed, self.world, self.state.epoch)
+
+    def setup_outputs(self) -> None:
+        """The run folder, the callbacks that fill it, the loggers' runs started."""
+        self.folder = RunFolder(self.output_dir, writes=self.world.is_main)
+        if self.checkpoint is None:
+            self.folder.write_init_stats(self.init_stats)
+        else:
+            self.folder.restore(self.state.epoch)
+            log.info("Resuming after epoch %d from %s", self.state.epoch, self.trainer.resume)
+        self.summary = Summary(self.cfg, self.task, self.monitor, self.device, self.started)
+        log_start(self)
+        self.write_summary("running")
+        self.curves = cb.Curves(self.folder, setup.title(self.cfg), self.task.name == "regression")
+        self.norms = None  # set by _callbacks when diagnostics are on
+        self.callbacks = self._callbacks()
+        for logger in self.loggers:
+            logger.start(self.folder.path, self.config, self.folder.path.name)
+
+    def _callbacks(self) -> list:
+        best = cb.BestEpoch(self.monitor, self.mode)
+        callbacks = [*self.stateful_callbacks, best, cb.EpochRows(self.folder)]
+        if self.world.distributed:
+            callbacks.append(cb.ReseedRanks(self.cfg.seed, self.world))
+        if not self.world.is_main:
+            return callbacks
+        callbacks += [
+            cb.LogToTrackers(self.loggers),
+            cb.Checkpoints(self.folder, self.config, best),
+            cb.RunningSummary(self.write_summary),
+            self.curves,
+            cb.EpochLog(self.task, self.trainer.epochs),
+            cb.GeneratedText(self.data, self.folder),
+        ]
+        diagnostics = self.cfg.diagnostics
+        self.norms = setup.layer_norms(diagnostics, self.state.model)
+        if self.norms is not None:
+            every = diagnostics.every_n_steps
+            callbacks.insert(
+                0, cb.LayerNormRecords(self.norms, self.folder, diagnostics.layer_norms, every)
+            )
+        return callbacks
+
+    def loop_options(self, callbacks: list | None = None) -> LoopOptions:
+        """How the loop runs; `callbacks` replace the run's own (benchmarks time bare epochs)."""
+        trainer = self.trainer
+        return LoopOptions(
+            autocast=setup.autocast(trainer.precision, self.device),
+            channels_last=trainer.channels_last,
+            epochs=trainer.epochs,
+            batch_size=self.batch_size,
+            eval_batch_size=trainer.eval_batch_size,
+            shuffle=trainer.shuffle,
+            drop_last=trainer.drop_last,
+            progress=trainer.progress,
+            log_every_n_steps=trainer.log_every_n_steps,
+            callbacks=self.callbacks if callbacks is None else callbacks,
+            reducer=Reducer(self.device) if self.world.distributed else None,
+        )
+
+    # --- train and finish ------------------------------------------------------------------
+
+    def train(self) -> dict[str, Any]:
+        """Train to the end, or to a stop; the run folder says which, and so does the error."""
+        try:
+            # torchrun passes a terminal's Ctrl-C on to processes that had it already.
+            with graceful_stop(self.state, repeat_grace=5.0 if self.world.distributed else 0.0):
+                fit(self.state, self.train_split, self.test_split, self.task, self.loop_options())
+        except Interrupted as err:
+            self._interrupted(err)
+        except Diverged as err:
+            self._diverged(err)
+        except BaseException as err:  # the loggers' runs end as failed, not left open
+            self.summary.finish_loggers(
+                self.loggers, {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+            )
+            raise
+        return self.finish()
+
+    def finish(self) -> dict[str, Any]:
+        """A completed run's summary: fit verdict, reference figures, the search's value."""
+        cfg, state = self.cfg, self.state
+        summary = self.summary.build(self.folder, state, "completed")
+        summary["warnings"] = self.norms.warnings if self.norms else []
+        baseline = self.task.baseline_loss(self.train_targets)
+        summary["fit"] = fit_verdict(
+            summary["final"], self.task.name, cfg.diagnostics.verdict, baseline
+        )
+        summary["extras"] = setup.model_figures(state.model)
+        summary["reference"] = compare(cfg.reference, cfg, self.folder.metrics, summary["extras"])
+        if cfg.optimized_metric:
+            value = search.objective(self.folder.metrics, cfg.optimized_metric)
+            summary["optimized"] = {"metric": cfg.optimized_metric, "value": value}
+        self.close(summary)
+        if summary["reference"] and summary["reference"]["figures"]:
+            log.info("%s", render(summary["reference"]))
+        log.info("Fit: %s (%s)", summary["fit"]["verdict"], summary["fit"]["because"])
+        log_end(summary, self.folder)
+        return summary
+
+    def save_checkpoint(self, name: str) -> None:
+        if self.world.is_main:
+            save_checkpoint(self.folder.checkpoints / name, self.state, self.config)
+
+    def write_summary(self, status: str) -> dict[str, Any]:
+        summary = self.summary.build(self.folder, self.state, status)
+        self.folder.write_summary(summary)
+        return summary
+
+    def close(self, summary: dict[str, Any]) -> None:
+        """The run's last word: summary.json, the final plots, the loggers' runs ended."""
+        self.folder.write_summary(summary)
+        self.curves.draw()
+        self.summary.finish_loggers(self.loggers, summary)
+
+    def _interrupted(self, err: Interrupted) -> None:
+        # The epoch in progress is not finished: last.pt stays at the last whole epoch, so a
+        # resume repeats this epoch and ends exactly as an uninterrupted run would.
+        self.save_checkpoint(INTERRUPTED)
+        summary = self.summary.build(self.folder, self.state, "interrupted")
+        summary["interrupted_at"] = {
+            "signal": err.signal_name,
+            "epoch": err.epoch,
+            "step": err.step,
+        }
+        self.close(summary)
+        raise RunInterrupted(
+            f"Stopped by {err}. checkpoints/{LAST} holds the last whole epoch "
+            f"({self.state.epoch}) and checkpoints/{INTERRUPTED} the weights at the stop; "
+            f"continue with trainer.resume={self.folder.path}.",
+            err.signal_name,
+        ) from None
+
+    def _diverged(self, err: Diverged) -> None:
+        summary = self.summary.build(self.folder, self.state, "diverged")
+        summary["diverged_at"] = {"epoch": err.epoch, "step": err.step}
+        summary["warnings"] = self.norms.warnings if self.norms else []
+        self.close(summary)
+        raise RunDiverged(
+            f"The run diverged: {err}. It stopped; checkpoints/last.pt holds the last good "
+            f"epoch ({self.state.epoch}). Try a smaller optimizer.lr, gradient clipping "
+            f"(regularizer=[grad_clip]) or another initialisation."
+        ) from None
+
+
+def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
+    """Train as configured, leave the run folder in `output_dir`, return the summary."""
+    try:
+        recipe = Recipe(cfg, output_dir)
+        recipe.setup()
+        return recipe.train()
+    finally:
+        distributed.stop()

@@ -1,0 +1,1 @@
+"""Tables and figures over many runs: sweep reports, folder reports, tutorial references."""

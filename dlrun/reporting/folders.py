@@ -1,0 +1,335 @@
+"""A folder of runs as one table: what the `dlrun-report` command (cli/report.py) shows.
+
+    dlrun-report outputs/ [--csv out.csv] [--plots]
+
+A run folder is one with .hydra/config.yaml (written when the run starts) or summary.json
+(written after each epoch); a sweep folder is one with multirun.yaml. The table has one
+row per run: its path relative to the folder, its status, the config values that differ
+between the listed runs (from each run's .hydra/config.yaml, flattened: model.name,
+optimizer.lr...), the final test metrics, the best monitored metric and its epoch, and the
+wall time. It is printed and written as CSV (default <folder>/report.csv).
+
+With --plots, each run's curves.png is redrawn from its metrics.csv and each sweep's
+sweep_summary.csv and comparison.png from its job folders (with the sweep's own `report`
+settings from multirun.yaml).
+
+Only files are read, never checkpoints or data, so folders copied from another machine
+report the same. A run that is broken (unreadable summary.json or config, no metrics.csv)
+is a row with its status and a note, never an error.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlrun.errors import DlrunError
+from dlrun.outputs.io import read_csv_rows, read_json_object
+from dlrun.reporting.table import RunTable, summary_cells
+from dlrun.reporting.table import print_table as show
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+EXIT_USER_ERROR = 2
+REPORT_CSV = "report.csv"
+SUMMARY_JSON = "summary.json"
+METRICS_CSV = "metrics.csv"
+CURVES_PNG = "curves.png"
+DIAGNOSTICS_CSV = "diagnostics.csv"
+GRADIENTS_PNG = "gradients.png"
+MULTIRUN_YAML = "multirun.yaml"
+# Config nodes that describe the presentation, not the run: never compared.
+IGNORED_KEYS = ("reference", "report", "hydra")
+
+
+@dataclass
+class Run:
+    path: Path
+    name: str  # relative to the reported folder, with / separators
+    config: dict[str, str]  # flattened .hydra/config.yaml; {} when unreadable or absent
+    summary: dict[str, Any] | None
+    status: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    folder: Path
+    runs: list[Run]
+    sweeps: list[Path]
+    keys: list[str]  # config keys whose values differ between the runs
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class PlotResult:
+    curves: int = 0
+    sweeps: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+# --- finding runs and sweeps -------------------------------------------------------------
+
+
+def _natural(name: str) -> list[Any]:
+    """Sort key: `2_adam` before `10_sgd`."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _config_file(path: Path) -> Path | None:
+    """The config the run last ran with: a resume saves its own in .hydra/resume_<time>/."""
+    resumed = sorted(path.glob(".hydra/resume_*/config.yaml"))
+    if resumed:
+        return resumed[-1]
+    first = path / ".hydra" / "config.yaml"
+    return first if first.is_file() else None
+
+
+def is_run_folder(path: Path) -> bool:
+    return (path / SUMMARY_JSON).is_file() or (path / ".hydra" / "config.yaml").is_file()
+
+
+def find_folders(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Run folders and sweep folders under `folder` (itself included), in natural order."""
+    runs: list[Path] = []
+    sweeps: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        path = Path(dirpath)
+        if MULTIRUN_YAML in filenames:
+            sweeps.append(path)
+        if is_run_folder(path):
+            runs.append(path)
+            dirnames[:] = []  # checkpoints/ and .hydra/ hold no runs
+            continue
+        dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")), key=_natural)
+    return runs, sweeps
+
+
+# --- reading one run ---------------------------------------------------------------------
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, str]:
+    """{dotted.key: text} of a config; lists stay one value, `regularizer` also lists its keys."""
+    out: dict[str, str] = {}
+    if not isinstance(node, Mapping):
+        return {prefix: _text(node)} if prefix else {}
+    for key, value in node.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if not prefix and name in IGNORED_KEYS:
+            continue
+        if name == "regularizer" and isinstance(value, Mapping):
+            # regularizer=[l2,early_stopping] is a node keyed by option: name the options.
+            out[name] = ",".join(str(k) for k in value) or "none"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name))
+        else:
+            out[name] = _text(value)
+    return out
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    return str(value)
+
+
+def read_config(path: Path) -> dict[str, str]:
+    """The flattened config of a YAML file; interpolations are kept as written if unresolvable."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(path)
+    try:
+        container = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # e.g. ${now:...} or a resolver of a plugin: keep the text
+        container = OmegaConf.to_container(cfg, resolve=False)
+    return flatten(container)
+
+
+def load_run(path: Path, root: Path) -> Run:
+    relative = path.relative_to(root).as_posix()
+    run = Run(
+        path=path,
+        name=relative if relative != "." else path.name,
+        config={},
+        summary=None,
+        status="missing",
+    )
+    config_file = _config_file(path)
+    if config_file is None:
+        run.notes.append("no .hydra/config.yaml")
+    else:
+        try:
+            run.config = read_config(config_file)
+        except Exception as err:
+            run.notes.append(f"unreadable {config_file.relative_to(path)}: {_first_line(err)}")
+    summary_json = path / SUMMARY_JSON
+    if summary_json.is_file():
+        try:
+            data = read_json_object(summary_json)
+            run.summary = data
+            run.status = str(data.get("status") or "unknown")
+            if data.get("error"):
+                run.notes.append(str(data["error"]))
+        except Exception as err:
+            run.status = "unreadable"
+            run.notes.append(f"unreadable summary.json: {_first_line(err)}")
+    else:
+        run.notes.append("no summary.json")
+    if not (path / METRICS_CSV).is_file():
+        run.notes.append("no metrics.csv")
+    return run
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+# --- the table ---------------------------------------------------------------------------
+
+
+def differing_keys(configs: Sequence[Mapping[str, str]]) -> list[str]:
+    """Config keys with more than one value among the runs that have them, in config order.
+
+    A key that only some runs have, with one value (model.hidden when only some runs are
+    MLPs), is left out: the group's differing `name` already tells them apart.
+    """
+    order: dict[str, None] = {}
+    for config in configs:
+        order.update(dict.fromkeys(config))
+    return [k for k in order if len({c[k] for c in configs if k in c}) > 1]
+
+
+def _row(run: Run, keys: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"run": run.name}
+    row.update({key: run.config.get(key, "") for key in keys})
+    row.update(summary_cells(run.summary or {}, final=lambda key: key.startswith("test_")))
+    row["status"] = run.status
+    row["notes"] = "; ".join(run.notes)
+    return row
+
+
+def build_report(folder: str | Path) -> Report:
+    """Every run and sweep under `folder`, and the table rows; an empty folder is an error."""
+    root = Path(folder).expanduser()
+    if not root.exists():
+        raise DlrunError(f"{folder} does not exist: give a folder of runs, e.g. outputs/.")
+    if not root.is_dir():
+        raise DlrunError(f"{folder} is a file: give a folder of runs, e.g. outputs/.")
+    run_paths, sweeps = find_folders(root)
+    if not run_paths and not sweeps:
+        raise DlrunError(
+            f"No runs under {folder}: a run folder has summary.json and .hydra/config.yaml "
+            f"(what `dlrun` leaves in outputs/<date>/), a sweep folder multirun.yaml. Give "
+            f"outputs/ or one of the folders in it."
+        )
+    runs = [load_run(path, root) for path in run_paths]
+    keys = differing_keys([run.config for run in runs if run.config])
+    rows = [_row(run, keys) for run in runs]
+    return Report(folder=root, runs=runs, sweeps=sweeps, keys=keys, rows=rows)
+
+
+def table(report: Report) -> RunTable:
+    return RunTable(report.rows, "run", report.keys, "notes", title=str(report.folder))
+
+
+def print_table(console: Console, report: Report) -> None:
+    from rich.markup import escape
+
+    rows = report.rows
+    show(console, table(report))
+    if not rows:
+        console.print(f"No run folders under {escape(str(report.folder))}, only sweep folders.")
+    else:
+        done = sum(row["status"] == "completed" for row in rows)
+        n = len(report.sweeps)
+        sweeps = f" ({n} sweep{'s' if n != 1 else ''})" if n else ""
+        console.print(f"{len(rows)} runs{sweeps}, {done} completed")
+
+
+# --- plots -------------------------------------------------------------------------------
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """metrics.csv as rows of numbers (text kept where a value is not one)."""
+    rows = read_csv_rows(path)
+    if not rows:
+        raise ValueError("no rows")
+    return rows
+
+
+def _title(config: Mapping[str, str]) -> str:
+    """The title a run gives its curves.png: model on data set, optimizer and learning rate."""
+    if "model.name" not in config:
+        return ""
+    lr = config.get("optimizer.lr")
+    return (
+        f"{config['model.name']} on {config.get('dataset.name', '?')}, "
+        f"{config.get('optimizer.name', '?')}" + (f" lr {lr}" if lr not in (None, "null") else "")
+    )
+
+
+def _is_regression(run: Run, rows: Sequence[Mapping[str, Any]]) -> bool:
+    task = (run.summary or {}).get("task")
+    if task:
+        return task == "regression"
+    # No readable summary: the task whose metrics are the file's columns.
+    from dlrun.tasks import task_of_columns
+
+    return task_of_columns(rows[0]) == "regression"
+
+
+def sweep_report_config(sweep: Path) -> Any:
+    """The `report` node of a sweep's multirun.yaml, or None (the defaults)."""
+    import yaml
+
+    data = yaml.safe_load((sweep / MULTIRUN_YAML).read_text(encoding="utf-8"))
+    return data.get("report") if isinstance(data, dict) else None
+
+
+def redraw(report: Report) -> PlotResult:
+    """curves.png (and gradients.png) of every run with a metrics.csv, every sweep's report."""
+    from rich.console import Console
+
+    from dlrun.outputs.plots import plot_curves, plot_gradients
+    from dlrun.reporting.sweep_report import as_report_config, report_sweep
+
+    result = PlotResult()
+    for run in report.runs:
+        metrics_csv = run.path / METRICS_CSV
+        if not metrics_csv.is_file():
+            continue
+        try:
+            rows = read_metrics(metrics_csv)
+            plot_curves(rows, run.path / CURVES_PNG, _title(run.config), _is_regression(run, rows))
+            result.curves += 1
+            if (run.path / DIAGNOSTICS_CSV).is_file():
+                norms = read_metrics(run.path / DIAGNOSTICS_CSV)
+                plot_gradients(norms, run.path / GRADIENTS_PNG, _title(run.config))
+        except Exception as err:  # one bad file must not stop the others
+            result.notes.append(f"{run.name}/{CURVES_PNG} not drawn: {_first_line(err)}")
+    for sweep in report.sweeps:
+        name = sweep.relative_to(report.folder).as_posix()
+        try:
+            settings = sweep_report_config(sweep)
+            try:
+                as_report_config(settings)
+            except ValueError as err:
+                result.notes.append(f"{name}: report settings ignored ({err})")
+                settings = None
+            # Its table is the rows above again: printed into a buffer, not the terminal.
+            report_sweep(sweep, settings, console=Console(file=io.StringIO(), width=200))
+            result.sweeps += 1
+        except Exception as err:
+            result.notes.append(f"{name}: sweep report failed: {_first_line(err)}")
+    return result

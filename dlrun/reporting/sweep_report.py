@@ -1,0 +1,389 @@
+"""A sweep's report: one table and one figure comparing the jobs of a multirun.
+
+After `dlrun -m ...`, the sweep folder gets
+
+sweep_summary.csv  one row per job: the overrides that differ between jobs, status,
+                   epochs run, final metrics, best monitored metric and its epoch, wall time
+comparison.png     the `report.columns` of every job's metrics.csv (per epoch) or steps.csv
+                   (per step) in one plot: one colour per job, one line style per column
+
+and the same table is printed. Everything is read from the job folders on disk, so the
+report works whatever launcher ran the jobs (other processes, other machines), and a job
+that failed, diverged or never wrote anything is a row with its status, not an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hydra.experimental.callback import Callback
+
+from dlrun.outputs.io import atomic_write, atomic_write_text, read_json_object
+from dlrun.reporting.table import RunTable, print_table, summary_cells
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from rich.console import Console
+
+log = logging.getLogger(__name__)
+
+SUMMARY_CSV = "sweep_summary.csv"
+COMPARISON_PNG = "comparison.png"
+FILES = {"metrics": ("metrics.csv", "epoch"), "steps": ("steps.csv", "step")}
+LINE_STYLES = ("-", "--", ":", "-.")
+
+# The number of jobs of the last sweep report that did not complete (None: no report yet),
+# and that sweep's folder. `dlrun -m` reads the first to exit with a non-zero status, the
+# Python API the second to open the sweep.
+last_failed_jobs: int | None = None
+last_sweep_dir: Path | None = None
+
+
+@dataclass
+class ReportConfig:
+    # Which per-job file the comparison plots: metrics (metrics.csv, per epoch) or steps
+    # (steps.csv, per step; needs trainer.log_every_n_steps > 0).
+    file: str = "metrics"
+    # Columns of that file, one line per job and column (same colour per job).
+    columns: list[str] = field(default_factory=lambda: ["test_acc"])
+    log_y: bool = False
+    # [low, high] of the y axis; null: matplotlib's choice.
+    ylim: list[float] | None = None
+    # Figure title; empty: the sweep folder.
+    title: str = ""
+
+
+@dataclass
+class SweepReport:
+    rows: list[dict[str, Any]]
+    failed: int
+    csv_path: Path
+    png_path: Path | None  # None when no job had anything to plot
+
+
+@dataclass
+class _Job:
+    path: Path
+    overrides: dict[str, str]
+    summary: dict[str, Any] | None
+    summary_error: str | None = None
+
+
+def as_report_config(report: Any = None) -> ReportConfig:
+    """A ReportConfig from a ReportConfig, a DictConfig, a mapping or None (the defaults).
+
+    Raises ValueError for an unknown key, an unknown file or a ylim that is not two numbers.
+    """
+    if isinstance(report, ReportConfig):
+        values = asdict(report)
+    elif report is None:
+        values = {}
+    else:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(report, DictConfig):
+            report = OmegaConf.to_container(report, resolve=True)
+        if not isinstance(report, Mapping):
+            raise ValueError(f"report must be a mapping, not {type(report).__name__}")
+        values = dict(report)
+    known = {f.name for f in fields(ReportConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown report key(s) {unknown}; known: {sorted(known)}")
+    cfg = ReportConfig(**values)
+    if cfg.file not in FILES:
+        raise ValueError(f"report.file must be one of {sorted(FILES)}, not {cfg.file!r}")
+    if isinstance(cfg.columns, str):
+        cfg.columns = [cfg.columns]
+    cfg.columns = [str(c) for c in cfg.columns]
+    if cfg.ylim is not None:
+        ylim = list(cfg.ylim)
+        if len(ylim) != 2 or not all(isinstance(v, int | float) for v in ylim):
+            raise ValueError(f"report.ylim must be two numbers [low, high], not {cfg.ylim!r}")
+        cfg.ylim = [float(v) for v in ylim]
+    cfg.log_y = bool(cfg.log_y)
+    cfg.title = str(cfg.title or "")
+    return cfg
+
+
+def find_jobs(sweep_dir: str | Path) -> list[Path]:
+    """The job folders of a sweep (those with .hydra/overrides.yaml), by job number."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        return []
+    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and _overrides_file(p) is not None]
+    return sorted(jobs, key=_job_order)
+
+
+def report_sweep(
+    sweep_dir: str | Path, report: Any = None, console: Console | None = None
+) -> SweepReport:
+    """Write sweep_summary.csv and comparison.png in sweep_dir and print the table."""
+    cfg = as_report_config(report)
+    sweep_dir = Path(sweep_dir)
+    jobs = [_load_job(path) for path in find_jobs(sweep_dir)]
+    keys = differing_keys([job.overrides for job in jobs])
+    rows = [_row(job, keys) for job in jobs]
+    failed = sum(row["status"] != "completed" for row in rows)
+    table = RunTable(rows, "job", keys, "error", title=str(sweep_dir))
+
+    csv_path = sweep_dir / SUMMARY_CSV
+    atomic_write_text(csv_path, table.to_csv())
+
+    if console is None:
+        from rich.console import Console
+
+        console = Console()
+    notes: list[str] = []
+    png_path: Path | None = sweep_dir / COMPARISON_PNG
+    try:
+        fig = _comparison_figure(sweep_dir, jobs, keys, cfg, notes)
+        if fig is None:
+            png_path = None
+        else:
+            atomic_write(png_path, lambda handle: fig.savefig(handle, format="png", dpi=100))
+    except Exception as err:  # the figure is a convenience: the table must still come out
+        notes.append(f"comparison plot failed: {type(err).__name__}: {err}")
+        png_path = None
+
+    _print_table(console, table, failed, notes, csv_path, png_path)
+    return SweepReport(rows=rows, failed=failed, csv_path=csv_path, png_path=png_path)
+
+
+def comparison_figure(sweep_dir: str | Path, report: Any = None) -> Figure | None:
+    """The comparison figure of a sweep (not saved); None when no job has a line to draw."""
+    cfg = as_report_config(report)
+    jobs = [_load_job(path) for path in find_jobs(sweep_dir)]
+    keys = differing_keys([job.overrides for job in jobs])
+    return _comparison_figure(Path(sweep_dir), jobs, keys, cfg, [])
+
+
+def differing_keys(overrides: Sequence[Mapping[str, str]]) -> list[str]:
+    """Override keys whose value is not the same in every job, in order of appearance."""
+    keys: dict[str, None] = {}
+    for job in overrides:
+        keys.update(dict.fromkeys(job))
+    return [k for k in keys if len({job.get(k) for job in overrides}) > 1]
+
+
+def parse_overrides(lines: Sequence[str]) -> dict[str, str]:
+    """{key: value} of Hydra override strings: `+a.b=1` -> a.b: 1, `~a.b` -> a.b: ~."""
+    out: dict[str, str] = {}
+    for line in lines:
+        text = str(line)
+        if text.startswith("~"):
+            key, _, value = text[1:].partition("=")
+            out[key] = f"~{value}" if value else "~"
+        else:
+            key, _, value = text.lstrip("+").partition("=")
+            out[key] = value
+    return out
+
+
+class SweepReportCallback(Callback):
+    """Hydra callback: checks `report` when a multirun starts, reports the sweep at its end."""
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        as_report_config(_report_node(config))  # a bad report config fails before any job
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        global last_failed_jobs, last_sweep_dir
+        last_sweep_dir = Path(str(config.hydra.sweep.dir))
+        result = report_sweep(last_sweep_dir, _report_node(config))
+        last_failed_jobs = result.failed
+
+
+def _report_node(config: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.select(config, "report", default=None)
+
+
+def _overrides_file(job: Path) -> Path | None:
+    first = job / ".hydra" / "overrides.yaml"
+    if first.is_file():
+        return first
+    # A job that resumed a run keeps its config in .hydra/resume_<time>/: take the latest.
+    resumed = sorted(job.glob(".hydra/resume_*/overrides.yaml"))
+    return resumed[-1] if resumed else None
+
+
+def _job_order(path: Path) -> tuple[int, int, str]:
+    match = re.match(r"(\d+)(?:_|$)", path.name)
+    return (0, int(match.group(1)), path.name) if match else (1, 0, path.name)
+
+
+def _job_label(path: Path) -> str:
+    match = re.match(r"(\d+)(?:_|$)", path.name)
+    return match.group(1) if match else path.name
+
+
+def _load_job(path: Path) -> _Job:
+    import yaml
+
+    try:
+        lines = yaml.safe_load(_overrides_file(path).read_text(encoding="utf-8")) or []
+        overrides = parse_overrides(lines if isinstance(lines, list) else [])
+    except Exception:  # an unreadable overrides.yaml: the job is still reported
+        overrides = {}
+    job = _Job(path=path, overrides=overrides, summary=None)
+    summary_json = path / "summary.json"
+    if summary_json.is_file():
+        try:
+            job.summary = read_json_object(summary_json)
+        except Exception as err:
+            job.summary_error = f"unreadable summary.json: {err}"
+    return job
+
+
+def _row(job: _Job, keys: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"job": job.path.name}
+    row.update({key: job.overrides.get(key, "") for key in keys})
+    if job.summary is None:
+        row["status"] = "unreadable" if job.summary_error else "missing"
+        row["error"] = job.summary_error
+        return row
+    row.update(summary_cells(job.summary))
+    if job.summary.get("error"):
+        row["error"] = str(job.summary["error"])
+    return row
+
+
+def _short_keys(keys: list[str]) -> dict[str, str]:
+    """`regularizer.l2.strength` -> `strength`, unless two differing keys end alike."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: s if last.count(s) == 1 else k for k, s in zip(keys, last, strict=True)}
+
+
+def _legend_label(job: _Job, keys: list[str], short: dict[str, str]) -> str:
+    parts = [f"{short[k]}={job.overrides[k]}" for k in keys if k in job.overrides]
+    return ", ".join(parts) if parts else job.path.name
+
+
+def _comparison_figure(
+    sweep_dir: Path, jobs: list[_Job], keys: list[str], cfg: ReportConfig, notes: list[str]
+) -> Figure | None:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    filename, x_name = FILES[cfg.file]
+    short = _short_keys(keys)
+    curves, available = _read_curves(jobs, filename, notes)
+    if not curves:
+        notes.append(f"no job has {filename}: no comparison plot")
+        return None
+    columns = [c for c in cfg.columns if any(c in frame.columns for _, frame in curves)]
+    missing = [c for c in cfg.columns if c not in columns]
+    if missing:
+        notes.append(
+            f"{filename} has no column {', '.join(missing)}; its columns: {', '.join(available)}"
+        )
+    if not columns:
+        return None
+
+    fig = Figure(figsize=(8, 5))  # without pyplot: no backend is switched, in a notebook too
+    ax = fig.subplots()
+    colours = _colours(len(jobs))
+    handles: list[Any] = []
+    for job, frame in curves:
+        colour = colours[jobs.index(job)]
+        x = frame[x_name] if x_name in frame.columns else pd.RangeIndex(1, len(frame) + 1)
+        drawn = False
+        for i, column in enumerate(columns):
+            if column not in frame.columns:
+                continue
+            (line,) = ax.plot(
+                x,
+                frame[column],
+                color=colour,
+                linestyle=LINE_STYLES[i % len(LINE_STYLES)],
+                marker="o" if cfg.file == "metrics" and len(frame) <= 50 else None,
+                markersize=3,
+                label=_legend_label(job, keys, short),
+            )
+            if not drawn:
+                handles.append(line)
+                drawn = True
+    _finish_axes(ax, handles, columns, x_name, cfg, sweep_dir)
+    fig.tight_layout()
+    return fig
+
+
+def _finish_axes(ax, handles: list, columns: list[str], x_name: str, cfg, sweep_dir: Path):
+    """Labels, scales, title and a legend that names the jobs (and the columns' styles)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    if len(columns) > 1:
+        handles += [
+            Line2D([], [], color="0.3", linestyle=LINE_STYLES[i % len(LINE_STYLES)], label=c)
+            for i, c in enumerate(columns)
+        ]
+    ax.set(xlabel=x_name, ylabel=", ".join(columns))
+    if cfg.log_y:
+        ax.set_yscale("log")
+    if cfg.ylim is not None:
+        ax.set_ylim(*cfg.ylim)
+    ax.set_title(cfg.title or f"{sweep_dir.parent.name}/{sweep_dir.name}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if len(handles) > 10:  # many jobs: the legend goes beside the axes, not over the lines
+        ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    else:
+        ax.legend(handles=handles, fontsize="small")
+
+
+def _read_curves(jobs: list[_Job], filename: str, notes: list[str]):
+    """(job, its file as a DataFrame) for every job that has the file, and all its columns."""
+    import pandas as pd
+
+    curves: list[tuple[_Job, Any]] = []
+    available: dict[str, None] = {}
+    for job in jobs:
+        path = job.path / filename
+        if not path.is_file():
+            continue
+        try:
+            frame = pd.read_csv(path)
+        except Exception as err:  # an empty or torn file: that job is left out of the plot
+            notes.append(f"{job.path.name}/{filename} unreadable: {err}")
+            continue
+        available.update(dict.fromkeys(c for c in frame.columns if c not in ("epoch", "step")))
+        curves.append((job, frame))
+    return curves, available
+
+
+def _colours(n: int) -> list[Any]:
+    if n <= 10:
+        return [f"C{i}" for i in range(n)]
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    return [cmap(i / max(n - 1, 1)) for i in range(n)]
+
+
+def _print_table(
+    console: Console,
+    table: RunTable,
+    failed: int,
+    notes: list[str],
+    csv_path: Path,
+    png_path: Path | None,
+) -> None:
+    from rich.markup import escape
+
+    print_table(console, table, label=lambda name: _job_label(Path(name)))
+    for note in notes:
+        console.print(f"[yellow]{escape(note)}[/]")
+    if not table.rows:
+        console.print(f"No job folders in {escape(table.title)}")
+    elif failed:
+        console.print(f"[red]{failed} of {len(table.rows)} jobs did not complete[/]")
+    console.print(f"Sweep summary: {escape(str(csv_path))}")
+    if png_path is not None:
+        console.print(f"Comparison: {escape(str(png_path))}")

@@ -1,0 +1,1 @@
+"""Searches over sweeps: what a hyperparameter search optimizes."""

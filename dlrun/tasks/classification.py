@@ -1,0 +1,32 @@
+"""Classification: cross entropy, accuracy."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from dlrun.config.options.trainer import Loss, MonitorMode
+from dlrun.data.base import CLASSIFICATION
+from dlrun.errors import DlrunError
+from dlrun.tasks.base import Task, register_task
+
+
+@register_task
+class Classification(Task):
+    name = CLASSIFICATION
+    metrics = {"loss": MonitorMode.min, "acc": MonitorMode.max}
+    monitor = "test_acc"
+    losses = (Loss.cross_entropy,)
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output, target)
+
+    def check_shapes(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        if output.ndim != 2 or output.shape[0] != target.shape[0] or output.shape[1] < 2:
+            raise DlrunError(
+                f"The model gives outputs of shape {tuple(output.shape)} for targets of "
+                f"shape {tuple(target.shape)}: classification needs (N, classes)."
+            )
+
+    def batch_sums(self, output, target, loss) -> dict[str, torch.Tensor]:
+        return {"loss": loss.detach() * len(target), "acc": (output.argmax(1) == target).sum()}

@@ -1,0 +1,101 @@
+"""Checkpoints: everything needed to continue a run exactly where it stopped.
+
+Stored with torch.save and read back with `weights_only=True`, so loading a checkpoint can
+never run code; the config travels as plain containers for the same reason.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dlrun.errors import DlrunError
+from dlrun.outputs.io import atomic_write
+from dlrun.training.loop import TrainState
+from dlrun.training.seeding import rng_state, set_rng_state
+
+FORMAT = "dlrun-checkpoint-v1"
+LAST, BEST = "last.pt", "best.pt"
+INTERRUPTED = "interrupted.pt"  # the weights when a SIGINT/SIGTERM stopped a run mid-epoch
+
+
+def save_checkpoint(path: Path, state: TrainState, config: dict[str, Any]) -> None:
+    payload = {
+        "format": FORMAT,
+        "epoch": state.epoch,
+        "step": state.step,
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict() if state.scheduler else None,
+        "scaler": state.scaler.state_dict() if state.scaler else {},
+        "regularizers": {r.name: r.state_dict() for r in _named_parts(state)},
+        "generator": state.generator.get_state(),
+        "rng": rng_state(),
+        "best_value": state.best_value,
+        "best_epoch": state.best_epoch,
+        "stop_reason": state.stop_reason,
+        "config": config,
+    }
+    atomic_write(path, lambda handle: torch.save(payload, handle))
+
+
+def restore_state(state: TrainState, checkpoint: dict[str, Any]) -> None:
+    """Put a run back where the checkpoint left it, random-number state included."""
+    state.model.load_state_dict(checkpoint["model"])
+    state.optimizer.load_state_dict(checkpoint["optimizer"])
+    if state.scheduler is not None and checkpoint["scheduler"] is not None:
+        state.scheduler.load_state_dict(checkpoint["scheduler"])
+    if state.scaler is not None and checkpoint.get("scaler"):
+        state.scaler.load_state_dict(checkpoint["scaler"])
+    for regularizer in _named_parts(state):  # one added on resume starts afresh
+        if regularizer.name in checkpoint["regularizers"]:
+            regularizer.load_state_dict(checkpoint["regularizers"][regularizer.name])
+    state.generator.set_state(checkpoint["generator"])
+    state.epoch, state.step = checkpoint["epoch"], checkpoint["step"]
+    state.best_value, state.best_epoch = checkpoint["best_value"], checkpoint["best_epoch"]
+    state.stop_reason = checkpoint["stop_reason"]
+    set_rng_state(checkpoint["rng"])
+
+
+def _named_parts(state: TrainState) -> list[Any]:
+    """The regularizer options in config order, early stopping included."""
+    return [*state.regularizers, *state.stateful_callbacks]
+
+
+def copy_checkpoint(source: Path, target: Path) -> None:
+    def write(handle: Any) -> None:
+        with source.open("rb") as src:
+            shutil.copyfileobj(src, handle)
+
+    atomic_write(target, write)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint on the CPU; a damaged or foreign file gives one clear error."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for damaged or foreign files
+        raise DlrunError(
+            f"{path} is not a readable dlrun checkpoint ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no detail'}). It may be truncated, "
+            f"or not a checkpoint at all; resume from another one, e.g. checkpoints/{BEST}."
+        ) from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise DlrunError(f"{path} is a torch file but not a dlrun checkpoint ({FORMAT}).")
+    return payload
+
+
+def find_checkpoint(resume: str) -> Path:
+    """`trainer.resume` may name a run folder, its checkpoints/ folder, or a .pt file."""
+    path = Path(resume).expanduser()
+    candidates = [path, path / LAST, path / "checkpoints" / LAST]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        raise DlrunError(
+            f"trainer.resume={resume} does not lead to a checkpoint: looked for {path}, "
+            f"{path / LAST} and {path / 'checkpoints' / LAST}. Give a run folder or a .pt file."
+        )
+    return found

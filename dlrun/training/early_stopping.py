@@ -1,0 +1,84 @@
+"""Early stopping: end training when a metric has stopped improving.
+
+Chosen in the regularizer group (`regularizer=[l2,early_stopping]`), since that is where the
+tutorials put it, but it changes neither the model nor the loss: it is a callback that
+reads each epoch's metrics and sets `state.stop_reason`. Its state travels in checkpoints
+under its option name, as a regularizer's does.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dlrun.config.options.regularizers import EarlyStoppingConfig
+from dlrun.config.options.trainer import MonitorMode
+from dlrun.config.registry import REGULARIZERS
+from dlrun.errors import DlrunError
+from dlrun.training.callbacks import Callback, EpochReport
+from dlrun.training.loop import TrainState
+
+
+class EarlyStopping(Callback):
+    name = ""  # the option's key under `regularizer`, set when built
+
+    def __init__(self, cfg: EarlyStoppingConfig) -> None:
+        self.monitor, self.mode = cfg.monitor, MonitorMode(cfg.mode)
+        self.patience, self.min_delta, self.restore_best = (
+            cfg.patience,
+            cfg.min_delta,
+            cfg.restore_best,
+        )
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.wait = 0
+        self.best_weights: dict[str, torch.Tensor] | None = None
+
+    def on_epoch_end(self, state: TrainState, report: EpochReport) -> None:
+        state.stop_reason = state.stop_reason or self._stop_reason(state, report.metrics)
+
+    def _stop_reason(self, state: TrainState, metrics: dict[str, float]) -> str | None:
+        if self.monitor not in metrics:
+            raise DlrunError(
+                f"regularizer.early_stopping.monitor={self.monitor} is not a metric of this "
+                f"run: use one of {', '.join(k for k in metrics if k != 'epoch')}."
+            )
+        value, model = metrics[self.monitor], state.model
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, state.epoch, 0
+            if self.restore_best:
+                self.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return None
+        self.wait += 1
+        if self.wait < self.patience:
+            return None
+        if self.restore_best and self.best_weights is not None:
+            model.load_state_dict(self.best_weights)
+        return (
+            f"early stopping: {self.monitor} has not improved by more than {self.min_delta} "
+            f"for {self.patience} epochs (best {self.best:.4g} at epoch {self.best_epoch}"
+            f"{', weights restored' if self.restore_best else ''})"
+        )
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.mode is MonitorMode.max:
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def state_dict(self) -> dict:
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "best_weights": self.best_weights,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.wait, self.best_weights = state["wait"], state["best_weights"]
+
+
+@REGULARIZERS.register("early_stopping")
+def early_stopping(cfg: EarlyStoppingConfig) -> EarlyStopping:
+    return EarlyStopping(cfg)

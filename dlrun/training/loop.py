@@ -1,0 +1,313 @@
+"""The loop: epochs of training, each followed by a pass over the test split.
+
+It knows models, optimizers, tasks and batches, nothing about LeNet, Fashion-MNIST or run
+folders: what happens after a step or an epoch (metrics, checkpoints, plots, early stopping)
+is a callback (training/callbacks.py), and what a regularizer does to the loss or the
+gradients is one of its hooks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+
+from dlrun.data.contracts import BatchSource
+from dlrun.optim.regularizers import Regularizer, overrides
+from dlrun.optim.schedulers import EpochScheduler
+from dlrun.tasks import Task
+from dlrun.training.callbacks import Callback, EpochReport, overriding
+from dlrun.training.distributed import Reducer
+
+COUNT = "_count"  # the sample count, reduced across ranks with the metric sums
+
+
+@dataclass
+class TrainState:
+    """Everything that changes while training and goes into a checkpoint."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator  # draws each epoch's shuffle
+    scheduler: EpochScheduler | None = None
+    regularizers: list[Regularizer] = field(default_factory=list)
+    # Callbacks chosen as regularizer options (early stopping): their state_dict() goes into
+    # checkpoints by option name, beside the regularizers'.
+    stateful_callbacks: list[Any] = field(default_factory=list)
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
+    best_value: float | None = None
+    best_epoch: int | None = None
+    stop_reason: str | None = None
+    # torch.compile's wrapper of the model, and DistributedDataParallel's of either.
+    compiled: nn.Module | None = None
+    ddp: nn.Module | None = None
+    # Scales the fp16 loss; None unless trainer.precision=16.
+    scaler: torch.amp.GradScaler | None = None
+    first_step_seconds: float | None = None
+    # Set by a SIGINT/SIGTERM handler: the loop stops after the step in progress.
+    stop_signal: str | None = None
+
+    @property
+    def forward_model(self) -> nn.Module:
+        """What training runs forward."""
+        return self.ddp or self.compiled or self.model
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """What evaluation runs forward: no gradients, so nothing to average across ranks."""
+        return self.compiled or self.model
+
+
+@dataclass
+class LoopOptions:
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
+    shuffle: bool
+    drop_last: bool
+    progress: bool = False
+    log_every_n_steps: int = 0  # 0: no per-step losses
+    callbacks: list[Callback] = field(default_factory=list)
+    autocast: Callable[[], AbstractContextManager] = nullcontext
+    channels_last: bool = False
+    # Data-parallel runs: adds up metric sums across ranks and agrees on stopping.
+    reducer: Reducer | None = None
+
+    def stop_signal(self, state: TrainState) -> str | None:
+        if self.reducer is None:
+            return state.stop_signal
+        return self.reducer.stop_signal(state.stop_signal)
+
+
+class Interrupted(Exception):
+    """A stop was asked for (SIGINT, SIGTERM); the loop stopped between two steps."""
+
+    def __init__(self, signal_name: str, epoch: int, step: int) -> None:
+        super().__init__(f"{signal_name} after step {step} (epoch {epoch})")
+        self.signal_name, self.epoch, self.step = signal_name, epoch, step
+
+
+class Diverged(Exception):
+    """The training loss stopped being a finite number."""
+
+    def __init__(self, epoch: int, step: int) -> None:
+        super().__init__(f"the training loss became NaN or infinite at step {step} (epoch {epoch})")
+        self.epoch, self.step = epoch, step
+
+
+def fit(
+    state: TrainState,
+    train: BatchSource,
+    test: BatchSource,
+    task: Task,
+    options: LoopOptions,
+) -> None:
+    """Train from `state.epoch` up to `options.epochs`, calling the callbacks as it goes."""
+    after_train = overriding(options.callbacks, "on_train_epoch_end")
+    while state.epoch < options.epochs and state.stop_reason is None:
+        epoch = state.epoch + 1
+        if stop := options.stop_signal(state):
+            raise Interrupted(stop, epoch, state.step)
+        lr = state.optimizer.param_groups[0]["lr"]
+        start = time.perf_counter()
+        total = train.num_batches(options.batch_size, options.drop_last)
+        with _progress(options.progress, f"epoch {epoch}/{options.epochs}", total) as advance:
+            train_metrics, steps = train_epoch(state, train, task, options, advance)
+        train_seconds = time.perf_counter() - start
+        for callback in after_train:
+            callback.on_train_epoch_end(state)
+        start = time.perf_counter()
+        test_metrics = evaluate(
+            state.eval_model, test, task, options.eval_batch_size, options.autocast, options.reducer
+        )
+        test_seconds = time.perf_counter() - start
+        state.epoch = epoch
+        metrics: dict[str, float] = {"epoch": epoch}
+        metrics.update({f"train_{k}": v for k, v in train_metrics.items() if k != "count"})
+        metrics.update({f"test_{k}": v for k, v in test_metrics.items() if k != "count"})
+        metrics["lr"] = lr
+        if state.scheduler is not None:
+            state.scheduler.step(metrics)
+        timings = {
+            "epoch": epoch,
+            "train_seconds": train_seconds,
+            "test_seconds": test_seconds,
+            "train_samples_per_s": train_metrics["count"] / train_seconds,
+        }
+        report = EpochReport(metrics, timings, steps)
+        for callback in options.callbacks:
+            callback.on_epoch_end(state, report)
+
+
+def train_epoch(
+    state: TrainState,
+    split: BatchSource,
+    task: Task,
+    options: LoopOptions,
+    advance: Callable[[], None],
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    model = state.model
+    hooks = StepHooks(
+        scaler=state.scaler or torch.amp.GradScaler(enabled=False),
+        penalties=[r for r in state.regularizers if overrides(r, "penalty")],
+        before_step=[r for r in state.regularizers if overrides(r, "before_step")],
+    )
+    on_step = overriding(options.callbacks, "on_step_end")
+    model.train()
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    logged: list[tuple[int, torch.Tensor]] = []
+    recurrent_state = None
+    # The first step whose loss is not finite, tracked on the device: no per-step sync.
+    first_bad_step = torch.full((), -1, dtype=torch.long, device=_device(model))
+    for x, y in split.batches(
+        options.batch_size,
+        shuffle=options.shuffle,
+        drop_last=options.drop_last,
+        generator=state.generator,
+    ):
+        first_step = state.first_step_seconds is None
+        started = time.perf_counter()
+        if split.stateful and recurrent_state is not None:
+            recurrent_state = model.detach_state(recurrent_state)
+        if options.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        carried = recurrent_state if split.stateful else None
+        output, loss, recurrent_state = _step(state, task, options, x, y, carried, hooks)
+        state.step += 1
+        if first_step:  # one sync per run: the first step carries any compilation
+            _synchronize(x.device)
+            state.first_step_seconds = time.perf_counter() - started
+        if stop := options.stop_signal(state):
+            raise Interrupted(stop, state.epoch + 1, state.step)
+        bad = ~torch.isfinite(loss.detach())
+        first_bad_step = torch.where(bad & (first_bad_step < 0), state.step, first_bad_step)
+        for callback in on_step:
+            callback.on_step_end(state)
+        # Sums stay on the device: one host sync per epoch, not one per step.
+        _accumulate(sums, task.batch_sums(output.detach().float(), y, loss.float()))
+        count += task.count(y)
+        if options.log_every_n_steps and state.step % options.log_every_n_steps == 0:
+            logged.append((state.step, loss.detach()))
+        advance()
+    if options.reducer is not None:
+        first_bad_step = options.reducer.max(first_bad_step)
+    if (diverged_at := int(first_bad_step)) >= 0:
+        raise Diverged(state.epoch + 1, diverged_at)
+    metrics, count = _finalize(task, sums, count, options.reducer)
+    return {**metrics, "count": count}, _step_rows(logged, state.epoch + 1)
+
+
+@dataclass
+class StepHooks:
+    """What one optimizer step calls besides the model: the loss scaler, the regularizers."""
+
+    scaler: torch.amp.GradScaler
+    penalties: list[Regularizer]
+    before_step: list[Regularizer]
+
+
+def _step(state: TrainState, task: Task, options: LoopOptions, x, y, carried, hooks: StepHooks):
+    """Forward, loss (+ penalties), backward, step: the output, the loss, the new state."""
+    model, optimizer, scaler = state.model, state.optimizer, hooks.scaler
+    with options.autocast():
+        output, recurrent_state = task.forward(state.forward_model, x, carried)
+        loss = task.loss(output, y)
+        objective = loss
+        for regularizer in hooks.penalties:
+            objective = objective + regularizer.penalty(model)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(objective).backward()
+    if hooks.before_step:
+        scaler.unscale_(optimizer)  # hooks such as clipping see the true gradients
+        for regularizer in hooks.before_step:
+            regularizer.before_step(model)
+    scaler.step(optimizer)
+    scaler.update()
+    return output, loss, recurrent_state
+
+
+def _step_rows(logged: list[tuple[int, torch.Tensor]], epoch: int) -> list[dict[str, float]]:
+    """steps.csv rows of the losses kept every log_every_n_steps steps: one sync for all."""
+    if not logged:
+        return []
+    values = torch.stack([loss for _, loss in logged]).tolist()
+    return [
+        {"step": step, "epoch": epoch, "train_loss": value}
+        for (step, _), value in zip(logged, values, strict=True)
+    ]
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    split: BatchSource,
+    task: Task,
+    batch_size: int,
+    autocast: Callable[[], AbstractContextManager] = nullcontext,
+    reducer: Reducer | None = None,
+) -> dict[str, float]:
+    model.eval()
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    recurrent_state = None
+    for x, y in split.batches(batch_size):
+        with autocast():
+            output, recurrent_state = task.forward(
+                model, x, recurrent_state if split.stateful else None
+            )
+            loss = task.loss(output, y)
+        _accumulate(sums, task.batch_sums(output.float(), y, loss.float()))
+        count += task.count(y)
+    metrics, count = _finalize(task, sums, count, reducer)
+    return {**metrics, "count": count}
+
+
+def _finalize(
+    task: Task, sums: dict[str, torch.Tensor], count: int, reducer: Reducer | None
+) -> tuple[dict[str, float], int]:
+    """Metrics from the sums of one pass, over every rank's share in data-parallel runs."""
+    if reducer is not None:
+        sums = reducer.sum({**sums, COUNT: torch.tensor(count)})
+        count = int(sums.pop(COUNT).item())
+    return task.finalize({k: v.item() for k, v in sums.items()}, count), count
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _accumulate(sums: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> None:
+    for name, value in batch.items():
+        sums[name] = sums[name] + value if name in sums else value
+
+
+@contextmanager
+def _progress(enabled: bool, title: str, total: int | None = None) -> Iterator[Callable[[], None]]:
+    """A transient rich progress bar over batches, or a no-op when off or not on a terminal."""
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield lambda: None
+        return
+    columns = (
+        TextColumn(title),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(title, total=total)
+        yield lambda: progress.advance(task)
