@@ -45,3 +45,14 @@ def test_truncated_and_foreign_files_give_one_clear_error(tmp_path):
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
     with pytest.raises(DlrunError, match="not a dlrun checkpoint"):
         load_checkpoint(foreign)
+
+
+def test_best_is_the_file_of_its_epoch_after_last_moves_on(tmp_path):
+    from dlrun.outputs.io import atomic_link, atomic_write_text
+
+    last, best = tmp_path / "last.pt", tmp_path / "best.pt"
+    atomic_write_text(last, "epoch 3")
+    atomic_link(last, best)
+    atomic_write_text(last, "epoch 4")  # a later epoch renames a new file over last.pt
+    assert best.read_text() == "epoch 3" and last.read_text() == "epoch 4"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]

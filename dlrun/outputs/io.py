@@ -1,4 +1,11 @@
-"""Atomic file writes: a killed run never leaves a half-written file behind."""
+"""Atomic file writes: a killed run never leaves a half-written file behind.
+
+Every write goes to a temp file that is renamed over the target, so a killed process leaves
+the old file or the new one, never a torn one. `durable=True` (checkpoints) also syncs the
+file to the disk before the rename, so that it survives a crash of the machine too; the
+small files rewritten every epoch (CSV rows, summary.json) skip that, as they can be
+written again from the checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +31,7 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], durable: bool = True) -> None:
     """Write through `write(fileobj)` into a temp file beside `path`, then rename over it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,8 +43,9 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as err:  # a full disk, a vanished folder: the old file stays whole
         Path(tmp).unlink(missing_ok=True)
@@ -50,12 +58,26 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
         raise
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+def atomic_link(source: Path, target: Path) -> None:
+    """`target` becomes the same file as `source` (a hard link, renamed into place), or a
+    copy where the file system has no hard links. A later rename over `source` leaves
+    `target` as it was."""
+    link = target.with_name(f".{target.name}.link")
+    try:
+        link.unlink(missing_ok=True)
+        os.link(source, link)
+        os.replace(link, target)
+    except OSError:
+        link.unlink(missing_ok=True)
+        atomic_write(target, lambda handle: handle.write(Path(source).read_bytes()))
 
 
-def atomic_write_json(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+def atomic_write_text(path: str | Path, text: str, durable: bool = True) -> None:
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")), durable)
+
+
+def atomic_write_json(path: str | Path, data: Any, durable: bool = True) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n", durable)
 
 
 def csv_text(rows: Sequence[Mapping[str, Any]], fieldnames: Sequence[str] | None = None) -> str:

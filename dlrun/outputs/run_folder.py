@@ -54,6 +54,8 @@ class RunFolder:
         # The first drawing during training comes PLOT_EVERY_SECONDS after the start: a
         # short run draws once, at its end.
         self._plotted = time.monotonic()
+        # Each CSV's text so far: a new epoch renders its own rows only.
+        self._texts: dict[Path, str] = {}
 
     def restore(self, epochs: int) -> None:
         """On resume: keep the rows of the epochs the checkpoint has, drop any later ones."""
@@ -61,6 +63,7 @@ class RunFolder:
         def kept(path: Path) -> list[dict[str, Any]]:
             return [row for row in read_csv_rows(path) if row["epoch"] <= epochs]
 
+        self._texts = {}
         self.metrics, self.timings = kept(self.metrics_csv), kept(self.timings_csv)
         self.steps, self.diagnostics = kept(self.steps_csv), kept(self.diagnostics_csv)
         if self.generated_txt.is_file():
@@ -70,17 +73,13 @@ class RunFolder:
     def add_epoch(
         self, metrics: dict[str, Any], timings: dict[str, Any], steps: list[dict[str, Any]]
     ) -> None:
-        self.metrics.append(metrics)
-        self.timings.append(timings)
-        self._write(self.metrics_csv, _to_csv(self.metrics))
-        self._write(self.timings_csv, _to_csv(self.timings))
+        self._append(self.metrics_csv, self.metrics, [metrics])
+        self._append(self.timings_csv, self.timings, [timings])
         if steps:
-            self.steps.extend(steps)
-            self._write(self.steps_csv, _to_csv(self.steps))
+            self._append(self.steps_csv, self.steps, steps)
 
     def add_diagnostics(self, rows: list[dict[str, Any]]) -> None:
-        self.diagnostics.extend(rows)
-        self._write(self.diagnostics_csv, _to_csv(self.diagnostics))
+        self._append(self.diagnostics_csv, self.diagnostics, rows)
 
     def add_generated(self, epoch: int, samples: dict[str, str]) -> None:
         lines = [f"epoch {epoch}"] + [f"{prefix!r} -> {text!r}" for prefix, text in samples.items()]
@@ -93,7 +92,7 @@ class RunFolder:
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         if self.writes:
-            atomic_write_json(self.summary_json, summary)
+            atomic_write_json(self.summary_json, summary, durable=False)
 
     def mark_failed(self, error: str) -> None:
         """Record a failed job, keeping whatever the summary already said."""
@@ -116,9 +115,19 @@ class RunFolder:
             plot_gradients(self.diagnostics, self.gradients_png, title)
         self._plotted = now
 
+    def _append(self, path: Path, rows: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
+        """Add rows to a CSV file: the same text as writing them all, without re-rendering."""
+        known = path in self._texts and bool(rows)
+        rows.extend(new)
+        if known:
+            self._texts[path] += csv_text(new, list(rows[0])).split("\n", 1)[1]
+        else:
+            self._texts[path] = _to_csv(rows)
+        self._write(path, self._texts[path])
+
     def _write(self, path: Path, text: str) -> None:
         if self.writes:
-            atomic_write_text(path, text)
+            atomic_write_text(path, text, durable=False)
 
 
 def _block_epoch(block: str) -> int:

@@ -9,6 +9,7 @@ text. Ranks other than 0 of a data-parallel run keep only the first three.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,11 +20,14 @@ from dlrun.outputs.run_folder import RunFolder
 from dlrun.tasks import Task
 from dlrun.training import distributed
 from dlrun.training.callbacks import Callback, EpochReport
-from dlrun.training.checkpoint import BEST, LAST, copy_checkpoint, save_checkpoint
+from dlrun.training.checkpoint import BEST, LAST, save_checkpoint
 from dlrun.training.loop import TrainState
 from dlrun.training.world import World
 
 log = logging.getLogger("dlrun")
+
+# How often summary.json is rewritten while a run trains, in seconds.
+SUMMARY_EVERY_SECONDS = 2.0
 
 
 class BestEpoch(Callback):
@@ -83,19 +87,22 @@ class Checkpoints(Callback):
         self.folder, self.config, self.best = folder, config, best
 
     def on_epoch_end(self, state: TrainState, report: EpochReport) -> None:
-        save_checkpoint(self.folder.checkpoints / LAST, state, self.config)
-        if self.best.improved:
-            copy_checkpoint(self.folder.checkpoints / LAST, self.folder.checkpoints / BEST)
+        best = [self.folder.checkpoints / BEST] if self.best.improved else []
+        save_checkpoint(self.folder.checkpoints / LAST, state, self.config, *best)
 
 
 class RunningSummary(Callback):
-    """summary.json says `running`, with the epochs so far."""
+    """summary.json says `running`, with the epochs so far: at most every few seconds (the
+    run's end writes the last word whatever the time)."""
 
-    def __init__(self, write: Callable[[str], dict[str, Any]]) -> None:
-        self.write = write
+    def __init__(self, write: Callable[[str], dict[str, Any]], every: float) -> None:
+        self.write, self.every = write, every
+        self.written = time.monotonic()
 
     def on_epoch_end(self, state: TrainState, report: EpochReport) -> None:
-        self.write("running")
+        if time.monotonic() - self.written >= self.every:
+            self.write("running")
+            self.written = time.monotonic()
 
 
 class Curves(Callback):

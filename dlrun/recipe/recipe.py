@@ -155,7 +155,7 @@ class Recipe:
         callbacks += [
             cb.LogToTrackers(self.loggers),
             cb.Checkpoints(self.folder, self.config, best),
-            cb.RunningSummary(self.write_summary),
+            cb.RunningSummary(self.write_summary, cb.SUMMARY_EVERY_SECONDS),
             self.curves,
             cb.EpochLog(self.task, self.trainer.epochs),
             cb.GeneratedText(self.data, self.folder),

@@ -6,14 +6,13 @@ never run code; the config travels as plain containers for the same reason.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from dlrun.errors import DlrunError
-from dlrun.outputs.io import atomic_write
+from dlrun.outputs.io import atomic_link, atomic_write
 from dlrun.training.loop import TrainState
 from dlrun.training.seeding import rng_state, set_rng_state
 
@@ -22,7 +21,8 @@ LAST, BEST = "last.pt", "best.pt"
 INTERRUPTED = "interrupted.pt"  # the weights when a SIGINT/SIGTERM stopped a run mid-epoch
 
 
-def save_checkpoint(path: Path, state: TrainState, config: dict[str, Any]) -> None:
+def save_checkpoint(path: Path, state: TrainState, config: dict[str, Any], *copies: Path) -> None:
+    """The state at `path`, and the same file at each of `copies` (best.pt)."""
     payload = {
         "format": FORMAT,
         "epoch": state.epoch,
@@ -40,6 +40,8 @@ def save_checkpoint(path: Path, state: TrainState, config: dict[str, Any]) -> No
         "config": config,
     }
     atomic_write(path, lambda handle: torch.save(payload, handle))
+    for copy in copies:
+        atomic_link(path, copy)
 
 
 def restore_state(state: TrainState, checkpoint: dict[str, Any]) -> None:
@@ -63,14 +65,6 @@ def restore_state(state: TrainState, checkpoint: dict[str, Any]) -> None:
 def _named_parts(state: TrainState) -> list[Any]:
     """The regularizer options in config order, early stopping included."""
     return [*state.regularizers, *state.stateful_callbacks]
-
-
-def copy_checkpoint(source: Path, target: Path) -> None:
-    def write(handle: Any) -> None:
-        with source.open("rb") as src:
-            shutil.copyfileobj(src, handle)
-
-    atomic_write(target, write)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
