@@ -66,13 +66,13 @@ class Config:
     seed: int = MISSING
     # Importable modules that register a user's own models, data sets, optimizers...
     plugins: list[str] = field(default_factory=list)
-    # A tutorial's figures for this setup (see reference.py); set by experiment presets.
+    # A tutorial's figures for this setup (see reporting/reference.py); set by presets.
     reference: Any = None
     # What a sweep's comparison plot shows.
     report: ReportConfig = MISSING
     diagnostics: DiagnosticsConfig = MISSING
     # What `dlrun` returns to a hyperparameter search: best.<column> or final.<column>
-    # of metrics.csv, e.g. best.test_acc (see search.py); null returns nothing.
+    # of metrics.csv, e.g. best.test_acc (see sweeps/search.py); null returns nothing.
     optimized_metric: str | None = MISSING
 
 

@@ -89,7 +89,7 @@ def numeric(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def outcome_metrics(summary: dict) -> dict[str, float]:
-    """final/<metric> and best/<metric> from a run summary (see run.py's _summary)."""
+    """final/<metric> and best/<metric> from a run summary (recipe/summary.py)."""
     result = {}
     for part in ("final", "best"):
         values = summary.get(part) or {}
