@@ -7,9 +7,9 @@ is the wrong advice for a misspelt key: here it names the closest real key inste
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Sequence
 
+from dlrun.config.ranges import field_dataclass
 from dlrun.config.schema import first_line, unknown_key
 from dlrun.errors import ConfigError
 
@@ -78,16 +78,10 @@ def schema_of(parent: str, overrides: Sequence[str]) -> type | None:
             schema = SCHEMAS[part].get(str(option))
         else:
             fields = {spec.name: spec.type for spec in dataclasses.fields(schema)}
-            schema = _dataclass(fields.get(part), schema)
+            schema = field_dataclass(fields.get(part), schema)
         if schema is None:
             return None
     return schema
-
-
-def _dataclass(annotation, owner: type) -> type | None:
-    if isinstance(annotation, str):
-        annotation = vars(sys.modules[owner.__module__]).get(annotation)
-    return annotation if dataclasses.is_dataclass(annotation) else None
 
 
 def compose(overrides: Sequence[str]):

@@ -72,7 +72,7 @@ def check(node: Mapping[str, Any], schema: type, prefix: str) -> None:
         if spec.name not in node:
             continue
         value, key = node[spec.name], f"{prefix}.{spec.name}" if prefix else spec.name
-        nested = _dataclass_type(spec.type, schema)
+        nested = field_dataclass(spec.type, schema)
         if nested is not None and isinstance(value, Mapping):
             check(value, nested, key)
         allowed = spec.metadata.get(KEY)
@@ -94,8 +94,9 @@ def out_of_range(what: str, allowed: Range, key: str) -> str:
     return f"{what} is out of range: use {use}."
 
 
-def _dataclass_type(annotation: Any, owner: type) -> type | None:
-    """The dataclass a field holds, when its annotation (a string here) names one."""
+def field_dataclass(annotation: Any, owner: type) -> type | None:
+    """The dataclass a field of `owner` holds, when its annotation (a string, as these
+    modules postpone annotations) names one."""
     import sys
 
     if isinstance(annotation, str):
