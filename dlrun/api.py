@@ -180,6 +180,7 @@ def _command(arguments: list[str]):
 
     argv, raise_errors = sys.argv, main.Caller.raise_errors
     sys.argv, main.Caller.raise_errors = ["dlrun", *arguments], True
+    main.Caller.output_dir = None
     try:
         yield
     finally:
