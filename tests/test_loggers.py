@@ -44,7 +44,7 @@ SUMMARY = {
 
 
 def drive(logger: Logger, run_dir: Path, summary: dict = SUMMARY) -> None:
-    """What run.py does with a logger: start, epochs and their steps, the folder, finish."""
+    """What a run does with a logger: start, epochs and their steps, the folder, finish."""
     run_dir.mkdir(parents=True, exist_ok=True)
     logger.start(run_dir, CONFIG, run_dir.name)
     logger.log_params({"extra": {"batch_size": 32}})
