@@ -6,9 +6,7 @@ group, internal schema groups included; this one reads a few small files.
 
 from __future__ import annotations
 
-from importlib import resources
-
-from dlrun.config.groups import GROUPS, options
+from dlrun.config.groups import GROUPS, defaults, options
 
 HEADER = """\
 dlrun: run, vary and compare deep-learning fundamentals.
@@ -27,21 +25,6 @@ FOOTER = """\
 Show the composed config: dlrun --cfg job [overrides]; Hydra's own flags: dlrun --hydra-help
 Each run leaves outputs/<date>/<time>_<name>/ with metrics.csv, summary.json,
 curves.png, checkpoints/ and train.log."""
-
-
-def defaults() -> dict[str, str]:
-    """{group: default option} from the defaults list of conf/config.yaml."""
-    import yaml
-
-    text = resources.files("dlrun.conf").joinpath("config.yaml").read_text(encoding="utf-8")
-    chosen: dict[str, str] = {}
-    for entry in yaml.safe_load(text)["defaults"]:
-        if isinstance(entry, dict):
-            for group, option in entry.items():
-                group = group.removeprefix("optional ")
-                if group in GROUPS and option is not None:
-                    chosen[group] = ",".join(option) if isinstance(option, list) else str(option)
-    return chosen
 
 
 def help_text() -> str:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dlrun.errors import EXIT_USER_ERROR, DlrunError
-from dlrun.reporting.folders import REPORT_CSV, Report, build_report, print_table, redraw, table
+from dlrun.reporting.folders import REPORT_CSV, Report, build_report, print_report, redraw, table
 
 
 def write_csv(report: Report, path: Path) -> None:
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"[bold red]Error:[/] {escape(str(err))}"
         )
         sys.exit(EXIT_USER_ERROR)
-    print_table(console, report)
+    print_report(console, report)
     if args.plots:
         plots = redraw(report)
         console.print(f"Redrew {plots.curves} curves.png and {plots.sweeps} sweep reports")

@@ -64,7 +64,7 @@ def schema_of(parent: str, overrides: Sequence[str]) -> type | None:
     node has its option's, the option picked on the command line or the default one. A
     preset (experiment=...) may pick other options: then only composing tells.
     """
-    from dlrun.cli.help import defaults
+    from dlrun.config.groups import defaults
     from dlrun.config.options import SCHEMAS
     from dlrun.config.schema import Config
 

@@ -50,6 +50,21 @@ def options(group: str) -> list[str]:
     return sorted(name.removesuffix(".yaml") for name in names if name.endswith(".yaml"))
 
 
+def defaults() -> dict[str, str]:
+    """{group: default option} from the defaults list of conf/config.yaml."""
+    import yaml
+
+    text = resources.files("dlrun.conf").joinpath("config.yaml").read_text(encoding="utf-8")
+    chosen: dict[str, str] = {}
+    for entry in yaml.safe_load(text)["defaults"]:
+        if isinstance(entry, dict):
+            for group, option in entry.items():
+                group = group.removeprefix("optional ")
+                if group in GROUPS and option is not None:
+                    chosen[group] = ",".join(option) if isinstance(option, list) else str(option)
+    return chosen
+
+
 def check_choices(arguments: Sequence[str]) -> None:
     """Raise a ConfigError for an option that no YAML file of its group provides."""
     if any(argument.startswith(OWN_CONFIGS) for argument in arguments):
@@ -78,7 +93,7 @@ def choices(arguments: Sequence[str]) -> Iterator[Choice]:
         return
     for override, argument in zip(parsed, overrides, strict=True):
         group = override.key_or_group.lstrip("/")
-        if group not in GROUPS and group not in SUBGROUPS or override.is_delete():
+        if (group not in GROUPS and group not in SUBGROUPS) or override.is_delete():
             continue
         value = override.value()
         if isinstance(value, ChoiceSweep):

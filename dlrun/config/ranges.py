@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -97,8 +98,6 @@ def out_of_range(what: str, allowed: Range, key: str) -> str:
 def field_dataclass(annotation: Any, owner: type) -> type | None:
     """The dataclass a field of `owner` holds, when its annotation (a string, as these
     modules postpone annotations) names one."""
-    import sys
-
     if isinstance(annotation, str):
         annotation = vars(sys.modules[owner.__module__]).get(annotation)
     return annotation if dataclasses.is_dataclass(annotation) else None

@@ -165,22 +165,26 @@ class GeneratedText(Callback):
         self.folder.add_generated(state.epoch, samples)
 
 
-class LayerNormRecords(Callback):
-    """Per-layer gradient and weight norms into diagnostics.csv, per epoch or every N steps."""
+class EpochLayerNorms(Callback):
+    """Per-layer gradient and weight norms into diagnostics.csv after each epoch's training."""
 
-    def __init__(self, norms: LayerNorms, folder: RunFolder, per_epoch: bool, every: int) -> None:
-        self.norms, self.folder, self.per_epoch, self.every = norms, folder, per_epoch, every
-
-    def on_step_end(self, state: TrainState) -> None:
-        if self.every and state.step % self.every == 0:
-            self._record(state)
+    def __init__(self, norms: LayerNorms, folder: RunFolder) -> None:
+        self.norms, self.folder = norms, folder
 
     def on_train_epoch_end(self, state: TrainState) -> None:
-        if self.per_epoch:
-            self._record(state)
-
-    def _record(self, state: TrainState) -> None:
         self.folder.add_diagnostics(self.norms.record(state.epoch + 1, state.step))
+
+
+class StepLayerNorms(Callback):
+    """The same every N optimizer steps (diagnostics.every_n_steps); added only when N > 0,
+    so that a run without it pays nothing per step."""
+
+    def __init__(self, norms: LayerNorms, folder: RunFolder, every: int) -> None:
+        self.norms, self.folder, self.every = norms, folder, every
+
+    def on_step_end(self, state: TrainState) -> None:
+        if state.step % self.every == 0:
+            self.folder.add_diagnostics(self.norms.record(state.epoch + 1, state.step))
 
 
 def number(value: float) -> str:

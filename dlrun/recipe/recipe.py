@@ -76,7 +76,7 @@ class Recipe:
         cfg, world = self.cfg, self.world
         validate(cfg)
         setup.import_plugins(list(cfg.plugins))
-        setup.check_trainer(cfg)
+        setup.check_precision(cfg)
         if self.trainer.num_threads is not None:
             torch.set_num_threads(self.trainer.num_threads)
         if not world.is_main:  # rank 0 speaks for the run
@@ -140,7 +140,11 @@ class Recipe:
         log_start(self)
         self.write_summary("running")
         self.curves = cb.Curves(self.folder, setup.title(self.cfg), self.task.name == "regression")
-        self.norms = None  # set by _callbacks when diagnostics are on
+        # Gradients are the same on every rank after averaging: rank 0's norms are the run's.
+        diagnostics = self.cfg.diagnostics
+        self.norms = (
+            setup.layer_norms(diagnostics, self.state.model) if self.world.is_main else None
+        )
         self.callbacks = self._callbacks()
         for logger in self.loggers:
             logger.start(self.folder.path, self.config, self.folder.path.name)
@@ -161,12 +165,12 @@ class Recipe:
             cb.GeneratedText(self.data, self.folder),
         ]
         diagnostics = self.cfg.diagnostics
-        self.norms = setup.layer_norms(diagnostics, self.state.model)
-        if self.norms is not None:
-            every = diagnostics.every_n_steps
+        if self.norms is not None and diagnostics.every_n_steps:
             callbacks.insert(
-                0, cb.LayerNormRecords(self.norms, self.folder, diagnostics.layer_norms, every)
+                0, cb.StepLayerNorms(self.norms, self.folder, diagnostics.every_n_steps)
             )
+        if self.norms is not None and diagnostics.layer_norms:
+            callbacks.insert(0, cb.EpochLayerNorms(self.norms, self.folder))
         return callbacks
 
     def loop_options(self, callbacks: list | None = None) -> LoopOptions:

@@ -67,7 +67,7 @@ def import_plugins(modules: list[str]) -> None:
             ) from err
 
 
-def check_trainer(cfg: DictConfig) -> None:
+def check_precision(cfg: DictConfig) -> None:
     """What the schema cannot say: the precision is one of a few strings."""
     precision = cfg.trainer.precision
     if str(precision) not in PRECISIONS:

@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlrun.errors import DlrunError
 from dlrun.outputs.io import read_csv_rows, read_json_object
-from dlrun.reporting.table import RunTable, summary_cells
-from dlrun.reporting.table import print_table as show
+from dlrun.reporting.table import RunTable, print_table, summary_cells
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -243,11 +242,11 @@ def table(report: Report) -> RunTable:
     return RunTable(report.rows, "run", report.keys, "notes", title=str(report.folder))
 
 
-def print_table(console: Console, report: Report) -> None:
+def print_report(console: Console, report: Report) -> None:
     from rich.markup import escape
 
     rows = report.rows
-    show(console, table(report))
+    print_table(console, table(report))
     if not rows:
         console.print(f"No run folders under {escape(str(report.folder))}, only sweep folders.")
     else:

@@ -112,6 +112,7 @@ def fit(
 ) -> None:
     """Train from `state.epoch` up to `options.epochs`, calling the callbacks as it goes."""
     after_train = overriding(options.callbacks, "on_train_epoch_end")
+    on_epoch = overriding(options.callbacks, "on_epoch_end")
     while state.epoch < options.epochs and state.stop_reason is None:
         epoch = state.epoch + 1
         if stop := options.stop_signal(state):
@@ -143,7 +144,7 @@ def fit(
             "train_samples_per_s": train_metrics["count"] / train_seconds,
         }
         report = EpochReport(metrics, timings, steps)
-        for callback in options.callbacks:
+        for callback in on_epoch:
             callback.on_epoch_end(state, report)
 
 
