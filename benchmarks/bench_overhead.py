@@ -4,9 +4,10 @@
     .venv/bin/python benchmarks/bench_overhead.py experiment=optimizers +experiment/optimizers=sgd
 
 The run is set up by the recipe as `dlrun ARGS` sets it up, in a scratch folder, and each
-callback's per-epoch hooks are timed. It prints milliseconds per epoch for every callback,
-their total, and beside them the epoch's own train and test seconds from timings.csv (the
-baseline this overhead is measured against, in the same run).
+callback's hooks are timed (on_fit_end, the wait for the last checkpoint, spread over the
+epochs). It prints milliseconds per epoch for every callback, their total, and beside them
+the epoch's own train and test seconds from timings.csv (the baseline this overhead is
+measured against, in the same run).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def _time(callback, spent: dict[str, list[float]]) -> None:
     """Wrap the callback's per-epoch hooks so that each call's seconds are recorded."""
     from dlrun.training.callbacks import Callback
 
-    for hook in ("on_train_epoch_end", "on_epoch_end"):
+    for hook in ("on_train_epoch_end", "on_epoch_end", "on_fit_end"):
         if getattr(type(callback), hook) is getattr(Callback, hook):
             continue
         original, name = getattr(callback, hook), type(callback).__name__

@@ -9,6 +9,8 @@ import torch
 import yaml
 from conftest import SMOKE, run_dlrun, run_folders
 
+from dlrun.training.checkpoint import load_checkpoint
+
 
 def test_smoke_run_leaves_a_complete_run_folder(workdir):
     result = run_dlrun(*SMOKE, "optimizer=adam", cwd=workdir)
@@ -50,7 +52,7 @@ def test_smoke_run_leaves_a_complete_run_folder(workdir):
     assert summary["wall_seconds"] > 0
     assert "git" in summary
 
-    last = torch.load(folder / "checkpoints" / "last.pt", weights_only=True)
+    last = load_checkpoint(folder / "checkpoints" / "last.pt")
     assert last["epoch"] == 2
     assert {"model", "optimizer", "rng", "generator", "config"} <= set(last)
     assert last["config"]["model"]["name"] == "lenet"

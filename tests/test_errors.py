@@ -137,6 +137,45 @@ def test_a_failed_write_keeps_the_old_file_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]  # no temp file left
 
 
+def test_a_checkpoint_that_cannot_be_written_fails_the_run_with_its_reason(workdir):
+    (workdir / "outputs").mkdir()
+    (workdir / "outputs" / "checkpoints").write_text("a file where the folder should be")
+    result = run_dlrun(*SMOKE, "trainer.epochs=2", "hydra.run.dir=outputs", cwd=workdir)
+    output = assert_failed_cleanly(result, "Cannot write", "checkpoints/last.pt")
+    # Written on a thread of its own, the failed write of epoch 1 stops the run at epoch 2's.
+    assert "epoch 2/2" not in output
+
+
+def test_a_row_cut_short_by_a_kill_is_left_out_and_the_file_rewritten(tmp_path):
+    from dlrun.outputs.io import read_csv_rows
+    from dlrun.outputs.run_folder import RunFolder
+
+    folder = RunFolder(tmp_path)
+    for epoch in (1, 2):
+        folder.add_epoch({"epoch": epoch, "loss": 0.5 / epoch}, {"epoch": epoch}, [])
+    assert (tmp_path / "metrics.csv").read_text() == "epoch,loss\n1,0.5\n2,0.25\n"
+    with (tmp_path / "metrics.csv").open("a") as handle:
+        handle.write("3,0.1")  # the start of epoch 3's row, then a SIGKILL
+    assert [row["epoch"] for row in read_csv_rows(tmp_path / "metrics.csv")] == [1, 2]
+
+    resumed = RunFolder(tmp_path)
+    resumed.restore(epochs=2)
+    resumed.add_epoch({"epoch": 3, "loss": 0.125}, {"epoch": 3}, [])
+    assert (tmp_path / "metrics.csv").read_text() == "epoch,loss\n1,0.5\n2,0.25\n3,0.125\n"
+
+
+def test_a_failed_append_says_the_rows_so_far_are_intact(tmp_path):
+    from dlrun.errors import DlrunError
+    from dlrun.outputs.run_folder import RunFolder
+
+    folder = RunFolder(tmp_path)
+    folder.add_epoch({"epoch": 1, "loss": 0.5}, {"epoch": 1}, [])
+    (tmp_path / "metrics.csv").unlink()
+    (tmp_path / "metrics.csv").mkdir()  # no longer a file that can be appended to
+    with pytest.raises(DlrunError, match="Cannot add to .*metrics.csv.*rows already written"):
+        folder.add_epoch({"epoch": 2, "loss": 0.25}, {"epoch": 2}, [])
+
+
 @pytest.mark.parametrize(
     ("override", "phrase"),
     [

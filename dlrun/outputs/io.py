@@ -34,8 +34,8 @@ FILE_MODE = 0o666 & ~_umask()
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], durable: bool = True) -> None:
     """Write through `write(fileobj)` into a temp file beside `path`, then rename over it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as err:
         raise DlrunError(f"Cannot write {path}: {err.strerror or err}.") from err
@@ -72,6 +72,25 @@ def atomic_link(source: Path, target: Path) -> None:
         atomic_write(target, lambda handle: handle.write(Path(source).read_bytes()))
 
 
+def append_text(path: str | Path, text: str) -> None:
+    """Add `text` at the end of `path` in one write: an epoch's few rows of a CSV file,
+    without writing its earlier rows again. A kill can at worst cut the last line short,
+    which `read_csv_rows` leaves out."""
+    data = text.encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
+    except OSError as err:
+        raise DlrunError(
+            f"Cannot add to {path}: {err.strerror or err}. The rows already written are intact; "
+            f"free some space or choose another output folder."
+        ) from err
+
+
 def atomic_write_text(path: str | Path, text: str, durable: bool = True) -> None:
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")), durable)
 
@@ -106,12 +125,16 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
 
 
 def read_csv_rows(path: str | Path) -> list[dict[str, Any]]:
-    """A CSV written by csv_text, back as rows: numbers as int or float, empty cells None."""
+    """A CSV written by csv_text, back as rows: numbers as int or float, empty cells None.
+    A last line without its newline, what a kill left of an append, is left out."""
     path = Path(path)
     if not path.is_file():
         return []
-    with path.open(newline="") as handle:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    text = path.read_text(encoding="utf-8")
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    rows = csv.DictReader(io.StringIO(text, newline=""))
+    return [{k: _parse(v) for k, v in row.items()} for row in rows]
 
 
 def _parse(text: str | None) -> Any:

@@ -1,4 +1,5 @@
-"""The run folder: the files a run leaves behind, each written atomically.
+"""The run folder: the files a run leaves behind, each written atomically, or appended to
+in one write (an epoch's CSV rows).
 
 metrics.csv   one row per epoch, metrics only: the same config and seed give the same file
 timings.csv   seconds and throughput per epoch (these differ from run to run)
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dlrun.outputs.io import (
+    append_text,
     atomic_write_json,
     atomic_write_text,
     csv_text,
@@ -54,8 +56,8 @@ class RunFolder:
         # The first drawing during training comes PLOT_EVERY_SECONDS after the start: a
         # short run draws once, at its end.
         self._plotted = time.monotonic()
-        # Each CSV's text so far: a new epoch renders its own rows only.
-        self._texts: dict[Path, str] = {}
+        # The CSV files this run has written whole: later rows are appended to them.
+        self._started: set[Path] = set()
 
     def restore(self, epochs: int) -> None:
         """On resume: keep the rows of the epochs the checkpoint has, drop any later ones."""
@@ -63,7 +65,7 @@ class RunFolder:
         def kept(path: Path) -> list[dict[str, Any]]:
             return [row for row in read_csv_rows(path) if row["epoch"] <= epochs]
 
-        self._texts = {}
+        self._started = set()
         self.metrics, self.timings = kept(self.metrics_csv), kept(self.timings_csv)
         self.steps, self.diagnostics = kept(self.steps_csv), kept(self.diagnostics_csv)
         if self.generated_txt.is_file():
@@ -116,14 +118,16 @@ class RunFolder:
         self._plotted = now
 
     def _append(self, path: Path, rows: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
-        """Add rows to a CSV file: the same text as writing them all, without re-rendering."""
-        known = path in self._texts and bool(rows)
+        """Add rows to a CSV file: the same text as writing them all. The first time (and
+        after a resume) the file is written whole; later rows are appended."""
         rows.extend(new)
-        if known:
-            self._texts[path] += csv_text(new, list(rows[0])).split("\n", 1)[1]
+        if not self.writes:
+            return
+        if path in self._started:
+            append_text(path, csv_text(new, list(rows[0])).split("\n", 1)[1])
         else:
-            self._texts[path] = _to_csv(rows)
-        self._write(path, self._texts[path])
+            self._write(path, _to_csv(rows))
+            self._started.add(path)
 
     def _write(self, path: Path, text: str) -> None:
         if self.writes:

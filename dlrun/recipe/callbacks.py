@@ -20,7 +20,7 @@ from dlrun.outputs.run_folder import RunFolder
 from dlrun.tasks import Task
 from dlrun.training import distributed
 from dlrun.training.callbacks import Callback, EpochReport
-from dlrun.training.checkpoint import BEST, LAST, save_checkpoint
+from dlrun.training.checkpoint import BEST, LAST, CheckpointWriter
 from dlrun.training.loop import TrainState
 from dlrun.training.world import World
 
@@ -81,14 +81,19 @@ class LogToTrackers(Callback):
 
 
 class Checkpoints(Callback):
-    """checkpoints/last.pt after every epoch; best.pt a copy of it when the epoch is best."""
+    """checkpoints/last.pt after every epoch; best.pt a copy of it when the epoch is best.
+    Written on a thread of their own (CheckpointWriter); on disk when training ends."""
 
     def __init__(self, folder: RunFolder, config: dict[str, Any], best: BestEpoch) -> None:
         self.folder, self.config, self.best = folder, config, best
+        self.writer = CheckpointWriter()
 
     def on_epoch_end(self, state: TrainState, report: EpochReport) -> None:
         best = [self.folder.checkpoints / BEST] if self.best.improved else []
-        save_checkpoint(self.folder.checkpoints / LAST, state, self.config, *best)
+        self.writer.save(self.folder.checkpoints / LAST, state, self.config, *best)
+
+    def on_fit_end(self, state: TrainState) -> None:
+        self.writer.wait()
 
 
 class RunningSummary(Callback):

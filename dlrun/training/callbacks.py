@@ -33,6 +33,10 @@ class Callback:
     def on_epoch_end(self, state: TrainState, report: EpochReport) -> None:
         """After evaluation: the epoch's metrics. Set `state.stop_reason` to stop training."""
 
+    def on_fit_end(self, state: TrainState) -> None:
+        """When training ends, however it ends (done, stopped, diverged, failed): finish
+        what is still in flight."""
+
 
 def overriding(callbacks: list[Callback], hook: str) -> list[Callback]:
     """The callbacks whose class defines `hook`: the only ones the loop calls for it."""

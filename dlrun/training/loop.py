@@ -111,6 +111,16 @@ def fit(
     options: LoopOptions,
 ) -> None:
     """Train from `state.epoch` up to `options.epochs`, calling the callbacks as it goes."""
+    try:
+        _epochs(state, train, test, task, options)
+    finally:
+        for callback in overriding(options.callbacks, "on_fit_end"):
+            callback.on_fit_end(state)
+
+
+def _epochs(
+    state: TrainState, train: BatchSource, test: BatchSource, task: Task, options: LoopOptions
+) -> None:
     after_train = overriding(options.callbacks, "on_train_epoch_end")
     on_epoch = overriding(options.callbacks, "on_epoch_end")
     while state.epoch < options.epochs and state.stop_reason is None:
