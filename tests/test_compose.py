@@ -95,3 +95,28 @@ def test_hydra_mode_on_the_command_line_still_picks_a_sweep(workdir):
     assert result.returncode == 0, result.stderr
     assert (workdir / "sweep" / "multirun.yaml").is_file()
     assert (workdir / "sweep" / "sweep_summary.csv").is_file()
+
+
+def test_each_job_is_composed_once_and_a_bad_job_still_stops_the_sweep_first(workdir, monkeypatch):
+    """The check of a sweep's batch composes each job; the launcher reuses that config."""
+    from conftest import SMOKE, run_dlrun
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    composed = []
+    compose = ConfigLoaderImpl.load_configuration
+
+    def counting(self, *args, **kwargs):
+        composed.append(kwargs.get("overrides"))
+        return compose(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", counting)
+    args = (*SMOKE, "trainer.epochs=1", "optimizer=sgd,adam", "hydra.sweep.dir=sweep")
+    result = run_dlrun("-m", *args, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert len(list((workdir / "sweep").glob("*/metrics.csv"))) == 2
+    assert len(composed) == 3  # the command's config, then each job once
+
+    bad = run_dlrun("-m", *SMOKE, "trainer.epochs=1", "trainer.batch_size=8,x", cwd=workdir)
+    assert bad.returncode == 1
+    assert "trainer.batch_size" in bad.stderr
+    assert not list((workdir / "multirun").glob("*/*/*/metrics.csv"))  # no job ran

@@ -16,6 +16,7 @@ get a scratch folder that is removed when they finish (training/distributed.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -42,6 +43,7 @@ from dlrun.errors import (
     RunInterrupted,
     report,
 )
+from dlrun.outputs import drawing
 from dlrun.outputs.naming import register_resolvers
 from dlrun.reporting import sweep_report
 from dlrun.training.world import World, world_from_env
@@ -61,6 +63,7 @@ class Caller:
 
     raise_errors = False
     output_dir: str | None = None
+    pid: int | None = None  # the command's process; a launcher's workers are others
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dlrun.conf", config_name="config")
@@ -76,6 +79,8 @@ def _train(cfg: DictConfig) -> dict | float | None:
 
         _prepare_job(cfg, hydra_cfg, output_dir, in_sweep)
         summary = run(cfg, output_dir)
+        if os.getpid() != Caller.pid:  # a launcher's worker: the job's PNGs before it returns
+            drawing.wait()
         if cfg.optimized_metric:
             return summary["optimized"]["value"]
         return summary
@@ -169,12 +174,18 @@ def run_command(arguments: list[str]) -> None:
     world = world_from_env()
     if world.distributed:
         scratch = _rank_arguments(arguments, world)
+    Caller.pid = os.getpid()
     try:
         check_choices(arguments)
         _compose_and_run(arguments)
+    except BaseException:
+        with contextlib.suppress(DlrunError):  # the first error is the one to report
+            drawing.wait()
+        raise
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+    drawing.wait()  # the command ends with every PNG of its runs on disk
 
 
 def _compose_and_run(arguments: list[str]) -> None:
@@ -215,6 +226,44 @@ def _compose_once() -> None:
         return None
 
     Hydra.get_mode = mode_from_overrides
+    _compose_each_job_once()
+
+
+# A sweep keeps at most this many jobs' configs from checking its batch to launching it.
+KEPT_JOB_CONFIGS = 64
+
+
+def _compose_each_job_once() -> None:
+    """Hydra's sweepers compose every job of a batch to catch a bad one before the first
+    starts, and the launcher then composes each job again: half a second a job here. The
+    launcher is handed the config the check composed (each at most once; the batch's
+    first KEPT_JOB_CONFIGS jobs), so that a job is composed once."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.plugins.sweeper import Sweeper
+
+    if getattr(ConfigLoaderImpl.load_sweep_config, "composes_once", False):
+        return
+    compose_job = ConfigLoaderImpl.load_sweep_config
+    kept: dict[tuple, DictConfig] = {}
+
+    def load_sweep_config(self, master_config, sweep_overrides):
+        key = (id(master_config), tuple(sweep_overrides))
+        if key in kept:
+            return kept.pop(key)
+        return compose_job(self, master_config, sweep_overrides)
+
+    def validate_batch_is_legal(self, batch):
+        kept.clear()
+        context = getattr(self, "hydra_context", None)
+        loader = context.config_loader if context is not None else self.config_loader
+        for number, overrides in enumerate(batch):
+            config = compose_job(loader, self.config, list(overrides))
+            if number < KEPT_JOB_CONFIGS:
+                kept[(id(self.config), tuple(overrides))] = config
+
+    load_sweep_config.composes_once = True
+    ConfigLoaderImpl.load_sweep_config = load_sweep_config
+    Sweeper.validate_batch_is_legal = validate_batch_is_legal
 
 
 def _rank_arguments(arguments: list[str], world: World) -> str | None:

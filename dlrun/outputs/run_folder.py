@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dlrun.outputs import drawing
 from dlrun.outputs.io import (
     append_text,
     atomic_write_json,
@@ -26,7 +27,6 @@ from dlrun.outputs.io import (
     read_csv_rows,
     read_json_object,
 )
-from dlrun.outputs.plots import plot_curves, plot_gradients
 
 # Drawing takes a few tenths of a second: while training, curves.png is redrawn at most this
 # often (and always at the end).
@@ -104,7 +104,8 @@ class RunFolder:
         atomic_write_json(self.summary_json, {**summary, "status": "failed", "error": error})
 
     def plot(self, title: str, log_loss: bool = False, final: bool = False) -> None:
-        """Redraw curves.png: at the end, and during training at most every PLOT_EVERY s."""
+        """Redraw curves.png: at the end, and during training at most every PLOT_EVERY s.
+        Drawn by the helper process of outputs/drawing.py: on disk after `drawing.wait()`."""
         now = time.monotonic()
         if (
             not self.writes
@@ -112,9 +113,9 @@ class RunFolder:
             or (not final and now - self._plotted < PLOT_EVERY_SECONDS)
         ):
             return
-        plot_curves(self.metrics, self.curves_png, title, log_loss)
+        drawing.draw("curves", self.curves_png, rows=self.metrics, title=title, log_loss=log_loss)
         if self.diagnostics:
-            plot_gradients(self.diagnostics, self.gradients_png, title)
+            drawing.draw("gradients", self.gradients_png, rows=self.diagnostics, title=title)
         self._plotted = now
 
     def _append(self, path: Path, rows: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
