@@ -6,6 +6,7 @@
     run.summary["final"]   # summary.json as a dict
     run.plot()             # the figure of curves.png (shown inline in Jupyter)
     table = dlrun.sweep(["dataset=digits", "trainer=smoke", "optimizer=sgd,adam"])
+    sweep = dlrun.load(table.attrs["path"])   # a seeded sweep: sweep.stats, sweep.compare
     dlrun.load("outputs/2026-12-01/10-00-00_lenet_adam")
 
 `overrides` are the strings the command takes. Each call goes through the command's own
@@ -87,6 +88,21 @@ class Sweep:
 
         return pd.read_csv(self.path / SUMMARY_CSV)
 
+    @property
+    def stats(self) -> pd.DataFrame:
+        """sweep_stats.csv: per configuration and metric, the mean over seeds and its 95%
+        interval (empty when the jobs do not differ in seed)."""
+        from dlrun.reporting.seeds import STATS_CSV
+
+        return _frame(self.path / STATS_CSV)
+
+    @property
+    def compare(self) -> pd.DataFrame:
+        """sweep_compare.csv: every configuration against the baseline, over seeds."""
+        from dlrun.reporting.seeds import COMPARE_CSV
+
+        return _frame(self.path / COMPARE_CSV)
+
     def plot(self) -> Figure | None:
         from dlrun.reporting.folders import sweep_report_config
         from dlrun.reporting.sweep_report import comparison_figure
@@ -138,6 +154,12 @@ def load(path: str | Path) -> Run | Sweep:
         f"{path} is neither a run folder (summary.json, .hydra/) nor a sweep folder "
         f"(multirun.yaml): give one of the folders dlrun leaves in outputs/."
     )
+
+
+def _frame(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
 
 
 def _inline(figure: Figure) -> Figure:

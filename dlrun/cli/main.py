@@ -45,7 +45,7 @@ from dlrun.errors import (
 )
 from dlrun.outputs import drawing
 from dlrun.outputs.naming import register_resolvers
-from dlrun.reporting import sweep_report
+from dlrun.reporting import live, sweep_report
 from dlrun.training.world import World, world_from_env
 
 # A config that does not compose (unknown option, misspelt key, wrong type): Hydra's status.
@@ -168,7 +168,7 @@ def run_command(arguments: list[str]) -> None:
     """The checks that need no config, then Hydra: what `dlrun ARGUMENTS` does."""
     register_resolvers()
     register_configs()
-    sweep_report.last_failed_jobs = None
+    sweep_report.last_failed_jobs = sweep_report.last_error = None
     check_plugins(arguments)
     scratch = None
     world = world_from_env()
@@ -183,9 +183,12 @@ def run_command(arguments: list[str]) -> None:
             drawing.wait()
         raise
     finally:
+        live.stop_active()  # a sweep that stopped half-way leaves no live table behind
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     drawing.wait()  # the command ends with every PNG of its runs on disk
+    if sweep_report.last_error is not None:
+        raise sweep_report.last_error
 
 
 def _compose_and_run(arguments: list[str]) -> None:

@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         "--csv", metavar="FILE", help=f"where to write the table (default FOLDER/{REPORT_CSV})"
     )
     parser.add_argument(
+        "--baseline",
+        metavar="CONFIG",
+        help="runs that differ in seed: the configuration the others are compared with, "
+        "e.g. optimizer.name=sgd (default: the first)",
+    )
+    parser.add_argument(
         "--plots",
         action="store_true",
         help="redraw each run's curves.png from metrics.csv and each sweep's "
@@ -54,9 +60,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     console = Console(highlight=False)
     try:
-        report = build_report(args.folder)
+        report = build_report(args.folder, args.baseline)
         csv_path = Path(args.csv).expanduser() if args.csv else report.folder / REPORT_CSV
         write_csv(report, csv_path)
+        seed_files = report.seeds.write(csv_path.parent, csv_path.stem) if report.seeds else ()
     except DlrunError as err:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"[bold red]Error:[/] {escape(str(err))}"
@@ -69,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         for note in plots.notes:
             console.print(f"[yellow]{escape(note)}[/]")
     console.print(f"Report: {escape(str(csv_path))}", soft_wrap=True)
+    if seed_files:
+        console.print(
+            f"Over seeds: {', '.join(escape(str(p)) for p in seed_files)}", soft_wrap=True
+        )
 
 
 if __name__ == "__main__":

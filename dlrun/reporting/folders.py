@@ -9,6 +9,10 @@ between the listed runs (from each run's .hydra/config.yaml, flattened: model.na
 optimizer.lr...), the final test metrics, the best monitored metric and its epoch, and the
 wall time. It is printed and written as CSV (default <folder>/report.csv).
 
+Runs that differ only in seed are also compared per configuration, as a sweep's report
+does (reporting/seed_report.py): report_stats.csv and report_compare.csv beside the
+table's CSV, a table and one sentence per comparison (--baseline picks the baseline).
+
 With --plots, each run's curves.png is redrawn from its metrics.csv and each sweep's
 sweep_summary.csv and comparison.png from its job folders (with the sweep's own `report`
 settings from multirun.yaml).
@@ -30,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from dlrun.errors import DlrunError
 from dlrun.outputs.io import read_csv_rows, read_json_object
+from dlrun.reporting import seeds
+from dlrun.reporting.seed_report import SeedComparison, compare_seeds, print_comparison
 from dlrun.reporting.table import RunTable, print_table, summary_cells
 
 if TYPE_CHECKING:
@@ -64,6 +70,7 @@ class Report:
     sweeps: list[Path]
     keys: list[str]  # config keys whose values differ between the runs
     rows: list[dict[str, Any]]
+    seeds: SeedComparison | None = None  # when the runs differ in seed
 
 
 @dataclass
@@ -218,8 +225,9 @@ def _row(run: Run, keys: list[str]) -> dict[str, Any]:
     return row
 
 
-def build_report(folder: str | Path) -> Report:
-    """Every run and sweep under `folder`, and the table rows; an empty folder is an error."""
+def build_report(folder: str | Path, baseline: str | None = None) -> Report:
+    """Every run and sweep under `folder`, and the table rows; an empty folder is an error.
+    Runs that differ in seed are compared per configuration, against `baseline`."""
     root = Path(folder).expanduser()
     if not root.exists():
         raise DlrunError(f"{folder} does not exist: give a folder of runs, e.g. outputs/.")
@@ -235,7 +243,24 @@ def build_report(folder: str | Path) -> Report:
     runs = [load_run(path, root) for path in run_paths]
     keys = differing_keys([run.config for run in runs if run.config])
     rows = [_row(run, keys) for run in runs]
-    return Report(folder=root, runs=runs, sweeps=sweeps, keys=keys, rows=rows)
+    report = Report(folder=root, runs=runs, sweeps=sweeps, keys=keys, rows=rows)
+    if seeds.has_seeds([run.config for run in runs]):
+        report.seeds = _compare_seeds(runs, keys, baseline)
+    return report
+
+
+def _compare_seeds(runs: list[Run], keys: list[str], baseline: str | None) -> SeedComparison:
+    seed_runs = [
+        seeds.SeedRun(
+            config=seeds.config_name(run.config, keys),
+            seed=run.config.get(seeds.SEED_KEY, ""),
+            status=run.status,
+            rows=read_csv_rows(run.path / METRICS_CSV),
+        )
+        for run in runs
+    ]
+    monitors = [(run.summary or {}).get("best", {}).get("monitor") for run in runs]
+    return compare_seeds(seed_runs, baseline, monitors)
 
 
 def table(report: Report) -> RunTable:
@@ -254,6 +279,8 @@ def print_report(console: Console, report: Report) -> None:
         n = len(report.sweeps)
         sweeps = f" ({n} sweep{'s' if n != 1 else ''})" if n else ""
         console.print(f"{len(rows)} runs{sweeps}, {done} completed")
+    if report.seeds is not None:
+        print_comparison(console, report.seeds)
 
 
 # --- plots -------------------------------------------------------------------------------

@@ -7,7 +7,10 @@ sweep_summary.csv  one row per job: the overrides that differ between jobs, stat
 comparison.png     the `report.columns` of every job's metrics.csv (per epoch) or steps.csv
                    (per step) in one plot: one colour per job, one line style per column
 
-and the same table is printed. Everything is read from the job folders on disk, so the
+and the same table is printed. When the jobs differ in seed, they are compared per
+configuration (reporting/seed_report.py): sweep_stats.csv and sweep_compare.csv, a table and
+one sentence per comparison, and comparison.png draws each configuration's mean over its
+seeds in a 95% band. Everything is read from the job folders on disk, so the
 report works whatever launcher ran the jobs (other processes, other machines), and a job
 that failed, diverged or never wrote anything is a row with its status, not an error.
 """
@@ -23,7 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 
-from dlrun.outputs.io import atomic_write, atomic_write_text, read_json_object
+from dlrun.errors import DlrunError
+from dlrun.outputs.io import atomic_write, atomic_write_text, read_csv_rows, read_json_object
+from dlrun.reporting import seeds
+from dlrun.reporting.seed_report import SeedComparison, compare_seeds, draw_bands, print_comparison
 from dlrun.reporting.table import RunTable, print_table, summary_cells
 
 if TYPE_CHECKING:
@@ -38,10 +44,12 @@ FILES = {"metrics": ("metrics.csv", "epoch"), "steps": ("steps.csv", "step")}
 LINE_STYLES = ("-", "--", ":", "-.")
 
 # The number of jobs of the last sweep report that did not complete (None: no report yet),
-# and that sweep's folder. `dlrun -m` reads the first to exit with a non-zero status, the
-# Python API the second to open the sweep.
+# that sweep's folder, and the error its report ended with (Hydra would turn an error
+# raised in a callback into a warning). `dlrun -m` reads the first and the last to exit
+# with a non-zero status, the Python API the second to open the sweep.
 last_failed_jobs: int | None = None
 last_sweep_dir: Path | None = None
+last_error: DlrunError | None = None
 
 
 @dataclass
@@ -56,6 +64,9 @@ class ReportConfig:
     ylim: list[float] | None = None
     # Figure title; empty: the sweep folder.
     title: str = ""
+    # Over seeds: the configuration the others are compared with (its name, e.g.
+    # optimizer=sgd, or one of its settings); empty: the first.
+    baseline: str = ""
 
 
 @dataclass
@@ -64,6 +75,7 @@ class SweepReport:
     failed: int
     csv_path: Path
     png_path: Path | None  # None when no job had anything to plot
+    seeds: SeedComparison | None = None  # when the jobs differ in seed
 
 
 @dataclass
@@ -108,6 +120,7 @@ def as_report_config(report: Any = None) -> ReportConfig:
         cfg.ylim = [float(v) for v in ylim]
     cfg.log_y = bool(cfg.log_y)
     cfg.title = str(cfg.title or "")
+    cfg.baseline = str(cfg.baseline or "")
     return cfg
 
 
@@ -134,6 +147,13 @@ def report_sweep(
 
     csv_path = sweep_dir / SUMMARY_CSV
     atomic_write_text(csv_path, table.to_csv())
+    comparison, problem = None, None
+    if seeds.has_seeds([job.overrides for job in jobs]):
+        try:
+            comparison = _compare_seeds(jobs, keys, rows, cfg)
+            comparison.write(sweep_dir)
+        except DlrunError as err:  # a baseline that names no configuration
+            problem = err
 
     if console is None:
         from rich.console import Console
@@ -142,7 +162,7 @@ def report_sweep(
     notes: list[str] = []
     png_path: Path | None = sweep_dir / COMPARISON_PNG
     try:
-        fig = _comparison_figure(sweep_dir, jobs, keys, cfg, notes)
+        fig = _comparison_figure(sweep_dir, jobs, keys, cfg, notes, comparison)
         if fig is None:
             png_path = None
         else:
@@ -152,7 +172,28 @@ def report_sweep(
         png_path = None
 
     _print_table(console, table, failed, notes, csv_path, png_path)
-    return SweepReport(rows=rows, failed=failed, csv_path=csv_path, png_path=png_path)
+    if comparison is not None:
+        print_comparison(console, comparison)
+        console.print(f"Over seeds: {sweep_dir / seeds.STATS_CSV}, {sweep_dir / seeds.COMPARE_CSV}")
+    if problem is not None:
+        raise problem
+    return SweepReport(rows, failed, csv_path, png_path, comparison)
+
+
+def _compare_seeds(
+    jobs: list[_Job], keys: list[str], rows: list[dict[str, Any]], cfg: ReportConfig
+) -> SeedComparison:
+    runs = [
+        seeds.SeedRun(
+            config=seeds.config_name(job.overrides, keys),
+            seed=job.overrides.get(seeds.SEED_KEY, ""),
+            status=row["status"],
+            rows=read_csv_rows(job.path / "metrics.csv"),
+        )
+        for job, row in zip(jobs, rows, strict=True)
+    ]
+    monitors = [(job.summary or {}).get("best", {}).get("monitor") for job in jobs]
+    return compare_seeds(runs, cfg.baseline, monitors)
 
 
 def comparison_figure(sweep_dir: str | Path, report: Any = None) -> Figure | None:
@@ -160,7 +201,11 @@ def comparison_figure(sweep_dir: str | Path, report: Any = None) -> Figure | Non
     cfg = as_report_config(report)
     jobs = [_load_job(path) for path in find_jobs(sweep_dir)]
     keys = differing_keys([job.overrides for job in jobs])
-    return _comparison_figure(Path(sweep_dir), jobs, keys, cfg, [])
+    rows = [_row(job, keys) for job in jobs]
+    comparison = None
+    if seeds.has_seeds([job.overrides for job in jobs]):
+        comparison = _compare_seeds(jobs, keys, rows, cfg)
+    return _comparison_figure(Path(sweep_dir), jobs, keys, cfg, [], comparison)
 
 
 def differing_keys(overrides: Sequence[Mapping[str, str]]) -> list[str]:
@@ -186,16 +231,42 @@ def parse_overrides(lines: Sequence[str]) -> dict[str, str]:
 
 
 class SweepReportCallback(Callback):
-    """Hydra callback: checks `report` when a multirun starts, reports the sweep at its end."""
+    """Hydra callback: checks `report` when a multirun starts, shows the jobs as they run
+    (reporting/live.py), reports the sweep at its end."""
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        from rich.console import Console
+
+        from dlrun.reporting import live
+
         as_report_config(_report_node(config))  # a bad report config fails before any job
+        overrides = [str(o) for o in config.hydra.overrides.task]
+        live.watch(Path(str(config.hydra.sweep.dir)), overrides, Console())
+
+    def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        _poll_watcher()
+
+    def on_job_end(self, config: Any, job_return: Any = None, **kwargs: Any) -> None:
+        _poll_watcher()
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        global last_failed_jobs, last_sweep_dir
+        from dlrun.reporting import live
+
+        global last_failed_jobs, last_sweep_dir, last_error
+        live.stop_active()
         last_sweep_dir = Path(str(config.hydra.sweep.dir))
-        result = report_sweep(last_sweep_dir, _report_node(config))
-        last_failed_jobs = result.failed
+        try:
+            last_failed_jobs = report_sweep(last_sweep_dir, _report_node(config)).failed
+        except DlrunError as err:  # raised by the command once Hydra is done
+            last_error = err
+
+
+def _poll_watcher() -> None:
+    """A job of this process started or ended: show it now (a launcher's worker has none)."""
+    from dlrun.reporting import live
+
+    if live.active is not None:
+        live.active.poll()
 
 
 def _report_node(config: Any) -> Any:
@@ -266,7 +337,12 @@ def _legend_label(job: _Job, keys: list[str], short: dict[str, str]) -> str:
 
 
 def _comparison_figure(
-    sweep_dir: Path, jobs: list[_Job], keys: list[str], cfg: ReportConfig, notes: list[str]
+    sweep_dir: Path,
+    jobs: list[_Job],
+    keys: list[str],
+    cfg: ReportConfig,
+    notes: list[str],
+    comparison: SeedComparison | None = None,
 ) -> Figure | None:
     import pandas as pd
     from matplotlib.figure import Figure
@@ -288,6 +364,14 @@ def _comparison_figure(
 
     fig = Figure(figsize=(8, 5))  # without pyplot: no backend is switched, in a notebook too
     ax = fig.subplots()
+    if comparison is not None:
+        groups = _frames_per_configuration(curves, keys, comparison)
+        colours = _colours(len(groups))
+        handles = draw_bands(ax, groups, columns, x_name, colours, cfg.file == "metrics")
+        _finish_axes(ax, handles, columns, x_name, cfg, sweep_dir)
+        ax.set_ylabel(f"{', '.join(columns)}: mean over seeds, 95% band")
+        fig.tight_layout()
+        return fig
     colours = _colours(len(jobs))
     handles: list[Any] = []
     for job, frame in curves:
@@ -312,6 +396,15 @@ def _comparison_figure(
     _finish_axes(ax, handles, columns, x_name, cfg, sweep_dir)
     fig.tight_layout()
     return fig
+
+
+def _frames_per_configuration(curves, keys: list[str], comparison: SeedComparison):
+    """(configuration, its completed seeds' DataFrames), in the comparison's order."""
+    frames: dict[str, list[Any]] = {group.name: [] for group in comparison.groups}
+    for job, frame in curves:
+        if job.summary is not None and job.summary.get("status") == "completed":
+            frames[seeds.config_name(job.overrides, keys)].append(frame)
+    return [(name, found) for name, found in frames.items() if found]
 
 
 def _finish_axes(ax, handles: list, columns: list[str], x_name: str, cfg, sweep_dir: Path):

@@ -1,0 +1,151 @@
+"""Runs that differ in seed, reported per configuration: the CSV files, the printed
+comparison, and comparison.png's mean lines with their 95% bands.
+
+Used by the sweep report (reporting/sweep_report.py) and by dlrun-report
+(reporting/folders.py); the statistics themselves are in reporting/seeds.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlrun.outputs.io import atomic_write_text, csv_text
+from dlrun.reporting import seeds
+from dlrun.reporting.table import format_value
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@dataclass
+class SeedComparison:
+    groups: list[seeds.Configuration]
+    baseline: seeds.Configuration
+    monitor: str | None  # the runs' trainer.monitor: the metric the sentences speak of
+    stats: list[dict[str, Any]]
+    compare: list[dict[str, Any]]
+
+    def sentences(self) -> list[str]:
+        metric = f"final_{self.monitor}"
+        return [seeds.sentence(row) for row in self.compare if row["metric"] == metric]
+
+    def write(self, folder: Path, prefix: str = "sweep") -> tuple[Path, Path]:
+        """<prefix>_stats.csv and <prefix>_compare.csv in `folder`."""
+        stats_path = folder / seeds.STATS_CSV.replace("sweep", prefix, 1)
+        compare_path = folder / seeds.COMPARE_CSV.replace("sweep", prefix, 1)
+        atomic_write_text(stats_path, csv_text(self.stats, seeds.STATS_COLUMNS))
+        atomic_write_text(compare_path, csv_text(self.compare, seeds.COMPARE_COLUMNS))
+        return stats_path, compare_path
+
+
+def compare_seeds(
+    runs: Sequence[seeds.SeedRun], baseline: str | None, monitors: Sequence[str | None]
+) -> SeedComparison:
+    """Group the runs, compute both tables; a `baseline` that names no group raises."""
+    groups = seeds.configurations(runs)
+    base = seeds.pick_baseline(groups, baseline)
+    known = [m for m in monitors if m]
+    monitor = Counter(known).most_common(1)[0][0] if known else None
+    return SeedComparison(
+        groups=groups,
+        baseline=base,
+        monitor=monitor,
+        stats=seeds.stats_rows(groups),
+        compare=seeds.compare_rows(groups, base),
+    )
+
+
+def print_comparison(console: Console, comparison: SeedComparison) -> None:
+    """Per configuration: seeds, the monitored metric's mean and interval, the difference
+    from the baseline and the seed pairs it wins; then one sentence per comparison."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    metric = f"final_{comparison.monitor}"
+    table = Table(title=f"over seeds: {metric.replace('_', ' ')}", box=box.SIMPLE_HEAD)
+    for heading in ("config", "seeds", "left out", "mean", "95% CI", "vs baseline", "95% CI"):
+        table.add_column(
+            heading, overflow="fold", justify="left" if heading == "config" else "right"
+        )
+    table.add_column("better pairs", justify="right")
+    stats = {(r["config"], r["metric"]): r for r in comparison.stats}
+    compare = {r["config"]: r for r in comparison.compare if r["metric"] == metric}
+    for group in comparison.groups:
+        row = stats.get((group.name, metric), {})
+        versus = compare.get(group.name, {})
+        left_out = row.get("n_failed", 0) + row.get("n_diverged", 0)
+        table.add_row(
+            escape(group.name) + (" (baseline)" if group is comparison.baseline else ""),
+            str(row.get("n_seeds", 0)),
+            str(left_out) if left_out else "",
+            format_value(row.get("mean")),
+            _interval(row),
+            _signed(versus.get("difference")),
+            _interval(versus),
+            f"{versus['better_pairs']}/{versus['pairs']}" if versus.get("pairs") else "",
+        )
+    console.print(table)
+    for text in comparison.sentences():
+        console.print(escape(text))
+
+
+def _interval(row: dict[str, Any]) -> str:
+    if row.get("ci_low") is None:
+        return ""
+    return f"{format_value(row['ci_low'])} to {format_value(row['ci_high'])}"
+
+
+def _signed(value: float | None) -> str:
+    return "" if value is None else f"{value:+.4g}"
+
+
+def draw_bands(ax, groups: Sequence[tuple[str, list[Any]]], columns, x_name, colours, markers):
+    """One line per configuration and column, the mean over its seeds, in a 95% band.
+
+    `groups` holds (configuration, its seeds' DataFrames); the legend handles come back.
+    """
+    from dlrun.reporting.sweep_report import LINE_STYLES
+
+    handles = []
+    for (name, frames), colour in zip(groups, colours, strict=True):
+        first = None
+        for i, column in enumerate(columns):
+            series = [f.set_index(x_name)[column] for f in frames if column in f.columns]
+            if not series:
+                continue
+            mean, low, high = _mean_band(series)
+            (line,) = ax.plot(
+                mean.index,
+                mean.to_numpy(),
+                color=colour,
+                linestyle=LINE_STYLES[i % len(LINE_STYLES)],
+                marker="o" if markers and len(mean) <= 50 else None,
+                markersize=3,
+                label=f"{name} ({len(series)} seeds)",
+            )
+            ax.fill_between(mean.index, low, high, color=colour, alpha=0.2, linewidth=0)
+            first = first or line
+        if first is not None:
+            handles.append(first)
+    return handles
+
+
+def _mean_band(series: list[Any]):
+    """The mean at each x and its 95% t interval (at an x with one seed, no width)."""
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    frame = pd.concat(series, axis=1)
+    mean = frame.mean(axis=1)
+    count = frame.count(axis=1).to_numpy()
+    spread = frame.std(axis=1, ddof=1).fillna(0.0).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = stats.t.ppf(0.5 + seeds.CONFIDENCE / 2, count - 1) * spread / np.sqrt(count)
+    half = np.where(count > 1, half, 0.0)
+    return mean, mean.to_numpy() - half, mean.to_numpy() + half
