@@ -160,3 +160,16 @@ def write_fake_phone_csv(path: Path, rows: int = 200) -> Path:
         lines.append(",".join(str(table[c][i]) for c in [*PHONE_COLUMNS, "price_range"]))
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+# Modules whose tests start processes (torchrun, launchers, signals, a kernel, a wheel) or
+# train many jobs. They are handed out first, so that the two workers of `pytest -n auto`
+# end together instead of one finishing a long test alone.
+LONG_FIRST = (
+    "test_distributed.py", "test_signals.py", "test_launchers.py", "test_compose.py",
+    "test_experiments.py", "test_notebook.py", "test_packaging.py", "test_plugins.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in LONG_FIRST)  # stable: order kept within

@@ -109,7 +109,8 @@ class SweepWatcher:
         from dlrun.reporting.sweep_report import find_jobs
 
         with self.lock:
-            jobs = [read_job(path) for path in find_jobs(self.sweep_dir)]
+            # A job whose overrides.yaml is still being written is read at the next poll.
+            jobs = [job for job in map(read_job, find_jobs(self.sweep_dir)) if job.overrides]
             if self.live is not None:
                 self.live.update(self._table(jobs))
             else:
@@ -169,8 +170,9 @@ class SweepWatcher:
 
 
 def swept_keys(task_overrides: list[str]) -> list[str]:
-    """The keys a sweep varies (`optimizer=sgd,adam`, `seed=range(5)`), in command order."""
+    """The keys a sweep varies (`optimizer=sgd,adam`, `seed=range(5)`), in command order,
+    without the `+` of a key that is added, as the jobs' overrides.yaml has them."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides(task_overrides)
-    return [override.get_key_element() for override in parsed if override.is_sweep_override()]
+    return [o.get_key_element().lstrip("+") for o in parsed if o.is_sweep_override()]

@@ -235,12 +235,15 @@ class SweepReportCallback(Callback):
     (reporting/live.py), reports the sweep at its end."""
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        from omegaconf import OmegaConf
         from rich.console import Console
 
         from dlrun.reporting import live
 
         as_report_config(_report_node(config))  # a bad report config fails before any job
-        overrides = [str(o) for o in config.hydra.overrides.task]
+        overrides = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task") or []]
+        params = OmegaConf.select(config, "hydra.sweeper.params") or {}  # a preset's own sweep
+        overrides += [f"{key}={value}" for key, value in params.items()]
         live.watch(Path(str(config.hydra.sweep.dir)), overrides, Console())
 
     def on_job_start(self, config: Any, **kwargs: Any) -> None:
@@ -344,11 +347,9 @@ def _comparison_figure(
     notes: list[str],
     comparison: SeedComparison | None = None,
 ) -> Figure | None:
-    import pandas as pd
     from matplotlib.figure import Figure
 
     filename, x_name = FILES[cfg.file]
-    short = _short_keys(keys)
     curves, available = _read_curves(jobs, filename, notes)
     if not curves:
         notes.append(f"no job has {filename}: no comparison plot")
@@ -364,38 +365,44 @@ def _comparison_figure(
 
     fig = Figure(figsize=(8, 5))  # without pyplot: no backend is switched, in a notebook too
     ax = fig.subplots()
+    markers = cfg.file == "metrics"
     if comparison is not None:
         groups = _frames_per_configuration(curves, keys, comparison)
-        colours = _colours(len(groups))
-        handles = draw_bands(ax, groups, columns, x_name, colours, cfg.file == "metrics")
+        handles = draw_bands(ax, groups, columns, x_name, _colours(len(groups)), markers)
         _finish_axes(ax, handles, columns, x_name, cfg, sweep_dir)
         ax.set_ylabel(f"{', '.join(columns)}: mean over seeds, 95% band")
-        fig.tight_layout()
-        return fig
+    else:
+        handles = _job_lines(ax, jobs, curves, keys, columns, x_name, markers)
+        _finish_axes(ax, handles, columns, x_name, cfg, sweep_dir)
+    fig.tight_layout()
+    return fig
+
+
+def _job_lines(ax, jobs, curves, keys, columns, x_name, markers: bool) -> list[Any]:
+    """One line per job and column, one colour per job; the legend's handle of each job."""
+    import pandas as pd
+
+    short = _short_keys(keys)
     colours = _colours(len(jobs))
     handles: list[Any] = []
     for job, frame in curves:
-        colour = colours[jobs.index(job)]
         x = frame[x_name] if x_name in frame.columns else pd.RangeIndex(1, len(frame) + 1)
-        drawn = False
+        drawn = [c for c in columns if c in frame.columns]
         for i, column in enumerate(columns):
             if column not in frame.columns:
                 continue
             (line,) = ax.plot(
                 x,
                 frame[column],
-                color=colour,
+                color=colours[jobs.index(job)],
                 linestyle=LINE_STYLES[i % len(LINE_STYLES)],
-                marker="o" if cfg.file == "metrics" and len(frame) <= 50 else None,
+                marker="o" if markers and len(frame) <= 50 else None,
                 markersize=3,
                 label=_legend_label(job, keys, short),
             )
-            if not drawn:
+            if column == drawn[0]:
                 handles.append(line)
-                drawn = True
-    _finish_axes(ax, handles, columns, x_name, cfg, sweep_dir)
-    fig.tight_layout()
-    return fig
+    return handles
 
 
 def _frames_per_configuration(curves, keys: list[str], comparison: SeedComparison):
