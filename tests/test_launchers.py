@@ -30,6 +30,9 @@ def test_joblib_runs_two_jobs_side_by_side_each_with_its_share_of_the_cores(work
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2," in result.stdout
+    # The sweep is watched from its folders, while the jobs run in joblib's workers.
+    assert "job 0 completed: epoch 2/2" in result.stdout
+    assert "job 1 completed: epoch 2/2" in result.stdout
     summaries = job_summaries(workdir / "sweep")
     assert list(summaries) == ["0_mlp_sgd_digits_smoke", "1_mlp_adam_digits_smoke"]
     for summary in summaries.values():

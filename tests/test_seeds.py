@@ -123,8 +123,21 @@ def test_a_metric_only_some_runs_have_is_compared_where_it_exists():
 def test_runs_differ_in_seed_only_when_the_seed_changes():
     assert seeds.has_seeds([{"seed": "0", "a": "1"}, {"seed": "1", "a": "1"}])
     assert not seeds.has_seeds([{"a": "1"}, {"a": "2"}])
-    assert seeds.config_name({"seed": "3", "a": "1", "b": "2"}, ["a", "seed"]) == "a=1"
+    overrides = {"seed": "3", "a": "1", "b": "2"}
+    assert seeds.config_name(overrides, ["a", "seed"]) == "1"  # one setting: its value
+    assert seeds.config_name(overrides, ["a", "b", "seed"]) == "a=1, b=2"
     assert seeds.config_name({"seed": "3"}, ["seed"]) == "all runs"
+
+
+def test_the_baseline_may_be_a_name_a_value_or_a_setting():
+    runs = [
+        seeds.SeedRun(name, "0", "completed", run("x", 0, 0.8).rows, {"optimizer": name})
+        for name in ("sgd", "adam")
+    ]
+    for baseline in ("adam", "optimizer=adam"):
+        assert compare_seeds(runs, baseline, []).baseline.name == "adam"
+    with pytest.raises(DlrunError, match="such as optimizer=sgd; the runs are kept"):
+        compare_seeds(runs, "optimizer=rmsprop", [])
 
 
 def test_a_seeded_sweep_writes_stats_compare_a_banded_plot_and_prints_the_sentence(workdir):
@@ -134,14 +147,14 @@ def test_a_seeded_sweep_writes_stats_compare_a_banded_plot_and_prints_the_senten
     result = run_dlrun("-m", *args, cwd=workdir)
     assert result.returncode == 0, result.stderr
     sweep = workdir / "sw"
-    assert "optimizer=adam vs optimizer=sgd: final test_acc" in result.stdout
+    assert "adam vs sgd: final test_acc" in result.stdout  # one setting differs: its values
     assert "2 seeds each" in result.stdout
     stats = pd.read_csv(sweep / "sweep_stats.csv")
     assert list(stats.columns) == seeds.STATS_COLUMNS
-    assert set(stats["config"]) == {"optimizer=sgd", "optimizer=adam"}
+    assert set(stats["config"]) == {"sgd", "adam"}
     assert (stats["n_seeds"] == 2).all()
     compare = pd.read_csv(sweep / "sweep_compare.csv")
-    assert set(compare["config"]) == {"optimizer=adam"}
+    assert set(compare["config"]) == {"adam"}
     assert (sweep / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     loaded = dlrun.load(sweep)
     assert loaded.stats.equals(stats) and loaded.compare.equals(compare)

@@ -253,6 +253,7 @@ def _compare_seeds(runs: list[Run], keys: list[str], baseline: str | None) -> Se
     seed_runs = [
         seeds.SeedRun(
             config=seeds.config_name(run.config, keys),
+            settings=seeds.settings(run.config, keys),
             seed=run.config.get(seeds.SEED_KEY, ""),
             status=run.status,
             rows=read_csv_rows(run.path / METRICS_CSV),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlrun.outputs.io import atomic_write_text, csv_text
 from dlrun.reporting import seeds
-from dlrun.reporting.table import format_value
+from dlrun.reporting.table import format_value, print_wide
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -89,7 +89,7 @@ def print_comparison(console: Console, comparison: SeedComparison) -> None:
             _interval(versus),
             f"{versus['better_pairs']}/{versus['pairs']}" if versus.get("pairs") else "",
         )
-    console.print(table)
+    print_wide(console, table)
     for text in comparison.sentences():
         console.print(escape(text))
 

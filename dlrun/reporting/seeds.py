@@ -49,6 +49,7 @@ class SeedRun:
     seed: str
     status: str
     rows: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)  # what config names
 
 
 @dataclass
@@ -71,10 +72,18 @@ def has_seeds(overrides: Sequence[Mapping[str, str]]) -> bool:
     return len({job.get(SEED_KEY) for job in overrides}) > 1
 
 
+def settings(overrides: Mapping[str, str], keys: Sequence[str]) -> dict[str, str]:
+    """The settings that tell a configuration apart: the keys that differ, but the seed."""
+    return {key: overrides[key] for key in keys if key != SEED_KEY and key in overrides}
+
+
 def config_name(overrides: Mapping[str, str], keys: Sequence[str]) -> str:
-    """A configuration's name: the settings that differ between runs, the seed left out."""
-    parts = [f"{key}={overrides[key]}" for key in keys if key != SEED_KEY and key in overrides]
-    return ", ".join(parts) or "all runs"
+    """A configuration's name: the value of the one setting that differs between runs
+    (`adam`), or each differing setting (`optimizer=adam, optimizer.lr=0.01`)."""
+    differing = settings(overrides, keys)
+    if len([key for key in keys if key != SEED_KEY]) == 1 and differing:
+        return next(iter(differing.values()))
+    return ", ".join(f"{key}={value}" for key, value in differing.items()) or "all runs"
 
 
 def configurations(runs: Sequence[SeedRun]) -> list[Configuration]:
@@ -175,13 +184,16 @@ def pick_baseline(groups: Sequence[Configuration], baseline: str | None) -> Conf
     if not baseline:
         return groups[0]
     for group in groups:
-        if group.name == baseline or baseline in group.name.split(", "):
+        named = group.runs[0].settings
+        if baseline in (group.name, *named.values(), *(f"{k}={v}" for k, v in named.items())):
             return group
     names = "; ".join(group.name for group in groups)
-    setting = groups[0].name.split(", ")[0]
+    first = groups[0].runs[0].settings
+    setting = next((f"{k}={v}" for k, v in first.items()), groups[0].name)
     raise DlrunError(
         f"report.baseline={baseline} names no configuration of this sweep. Its configurations: "
-        f"{names}. Give one of them, or one of its settings such as {setting}."
+        f"{names}. Give one of them, or one of its settings such as {setting}; the runs are "
+        f"kept, and `dlrun-report FOLDER --baseline ...` compares them again."
     )
 
 

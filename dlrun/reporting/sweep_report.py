@@ -186,6 +186,7 @@ def _compare_seeds(
     runs = [
         seeds.SeedRun(
             config=seeds.config_name(job.overrides, keys),
+            settings=seeds.settings(job.overrides, keys),
             seed=job.overrides.get(seeds.SEED_KEY, ""),
             status=row["status"],
             rows=read_csv_rows(job.path / "metrics.csv"),

@@ -101,15 +101,20 @@ def print_table(
         shown.add_column(escape(heading), justify="right", overflow="fold")
     for row in table.rows:
         shown.add_row(*_cells(row, table, metrics, has_best_epoch, label))
-    if not console.is_terminal:  # a file or a pipe: as wide as the table wants, no wrapping
-        from rich.measure import Measurement
-
-        wide = console.options.update_width(10_000)
-        console.width = max(console.width, Measurement.get(console, wide, shown).maximum)
-    console.print(shown)
+    print_wide(console, shown)
     for row in table.rows:
         if row.get(table.note):
             console.print(f"[red]{escape(str(row[table.name]))}[/]: {escape(str(row[table.note]))}")
+
+
+def print_wide(console: Console, table: Any) -> None:
+    """A rich table; in a file or a pipe as wide as it wants, without wrapping a cell."""
+    if not console.is_terminal:
+        from rich.measure import Measurement
+
+        wide = console.options.update_width(10_000)
+        console.width = max(console.width, Measurement.get(console, wide, table).maximum)
+    console.print(table)
 
 
 def _cells(
