@@ -197,3 +197,12 @@ def test_grad_clip_caps_the_global_norm():
 def test_bad_values_are_refused(entry, phrase):
     with pytest.raises(DlrunError, match=phrase):
         regularizers(**entry)
+
+
+def test_the_dropout_option_fits_the_default_mlp(workdir):
+    from conftest import SMOKE, run_dlrun
+
+    result = run_dlrun(*SMOKE, "model=mlp", "regularizer=dropout", "trainer.epochs=1", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    (config,) = workdir.glob("outputs/*/*/.hydra/config.yaml")
+    assert "rates:\n    - 0.5\n" in config.read_text()
