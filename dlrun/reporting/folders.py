@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from dlrun.errors import DlrunError
 from dlrun.outputs.io import read_csv_rows, read_json_object
 from dlrun.reporting import seeds
-from dlrun.reporting.seed_report import SeedComparison, compare_seeds, print_comparison
+from dlrun.reporting.seed_report import SeedComparison, compare_folders, print_comparison
 from dlrun.reporting.table import RunTable, print_table, summary_cells
 
 if TYPE_CHECKING:
@@ -245,23 +245,9 @@ def build_report(folder: str | Path, baseline: str | None = None) -> Report:
     rows = [_row(run, keys) for run in runs]
     report = Report(folder=root, runs=runs, sweeps=sweeps, keys=keys, rows=rows)
     if seeds.has_seeds([run.config for run in runs]):
-        report.seeds = _compare_seeds(runs, keys, baseline)
+        found = [(run.path, run.config, run.status, run.summary) for run in runs]
+        report.seeds = compare_folders(found, keys, baseline)
     return report
-
-
-def _compare_seeds(runs: list[Run], keys: list[str], baseline: str | None) -> SeedComparison:
-    seed_runs = [
-        seeds.SeedRun(
-            config=seeds.config_name(run.config, keys),
-            settings=seeds.settings(run.config, keys),
-            seed=run.config.get(seeds.SEED_KEY, ""),
-            status=run.status,
-            rows=read_csv_rows(run.path / METRICS_CSV),
-        )
-        for run in runs
-    ]
-    monitors = [(run.summary or {}).get("best", {}).get("monitor") for run in runs]
-    return compare_seeds(seed_runs, baseline, monitors)
 
 
 def table(report: Report) -> RunTable:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # How often the folders are read and the table redrawn, in seconds.
 POLL_SECONDS = 1.0
 ENDED = ("completed", "failed", "diverged", "interrupted")
+STYLES = {"completed": "green", "running": "yellow", "starting": "yellow"}  # others: red
 
 
 @dataclass
@@ -44,11 +45,11 @@ class JobState:
 
 def read_job(path: Path) -> JobState:
     """What a job folder says now; a file that is being written is read again next time."""
-    from dlrun.reporting.sweep_report import _job_label, _load_job
+    from dlrun.reporting.sweep_report import job_label, load_job
 
-    job = _load_job(path)
+    job = load_job(path)
     summary = job.summary or {}
-    state = JobState(_job_label(path), job.overrides, str(summary.get("status") or "starting"))
+    state = JobState(job_label(path), job.overrides, str(summary.get("status") or "starting"))
     state.epochs, state.error = summary.get("epochs_planned"), summary.get("error")
     state.wall_seconds = summary.get("wall_seconds")
     state.monitor = (summary.get("best") or {}).get("monitor")
@@ -154,15 +155,14 @@ class SweepWatcher:
         for heading in ("job", "configuration", "seed", "status", "epoch", "latest"):
             table.add_column(heading, overflow="fold")
         for job in jobs:
-            config = {k: v for k, v in job.overrides.items() if k != SEED_KEY}
-            shown = [f"{k}={config[k]}" for k in self.swept if k in config]
-            style = {"completed": "green", "running": "yellow", "starting": "yellow"}
+            shown = [f"{k}={job.overrides[k]}" for k in self.swept if k in job.overrides]
+            shown = [text for text in shown if not text.startswith(f"{SEED_KEY}=")]
             latest = f"{job.monitor} {format_value(job.value)}" if job.value is not None else ""
             table.add_row(
                 job.number,
                 escape(" ".join(shown)),
                 escape(job.overrides.get(SEED_KEY, "")),
-                f"[{style.get(job.status, 'red')}]{escape(job.status)}[/]",
+                f"[{STYLES.get(job.status, 'red')}]{escape(job.status)}[/]",
                 f"{job.epoch or 0}/{job.epochs or '?'}",
                 escape(latest),
             )

@@ -8,17 +8,19 @@ Used by the sweep report (reporting/sweep_report.py) and by dlrun-report
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlrun.outputs.io import atomic_write_text, csv_text
+from dlrun.outputs.io import atomic_write_text, csv_text, read_csv_rows
 from dlrun.reporting import seeds
 from dlrun.reporting.table import format_value, print_wide
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+METRICS_CSV = "metrics.csv"
 
 
 @dataclass
@@ -40,6 +42,27 @@ class SeedComparison:
         atomic_write_text(stats_path, csv_text(self.stats, seeds.STATS_COLUMNS))
         atomic_write_text(compare_path, csv_text(self.compare, seeds.COMPARE_COLUMNS))
         return stats_path, compare_path
+
+
+def compare_folders(
+    runs: Sequence[tuple[Path, Mapping[str, str], str, Mapping[str, Any] | None]],
+    keys: Sequence[str],
+    baseline: str | None,
+) -> SeedComparison:
+    """Compare runs read from their folders, each given as (folder, its settings (overrides
+    or flattened config), status, summary.json); `keys` are the settings that differ."""
+    seed_runs = [
+        seeds.SeedRun(
+            config=seeds.config_name(settings, keys),
+            settings=seeds.settings(settings, keys),
+            seed=settings.get(seeds.SEED_KEY, ""),
+            status=status,
+            rows=read_csv_rows(folder / METRICS_CSV),
+        )
+        for folder, settings, status, _ in runs
+    ]
+    monitors = [(summary or {}).get("best", {}).get("monitor") for *_, summary in runs]
+    return compare_seeds(seed_runs, baseline, monitors)
 
 
 def compare_seeds(

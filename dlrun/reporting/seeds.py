@@ -22,6 +22,7 @@ import statistics
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from dlrun.config.options.trainer import MonitorMode
@@ -51,6 +52,10 @@ class SeedRun:
     rows: list[dict[str, Any]] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)  # what config names
 
+    @cached_property
+    def outcomes(self) -> dict[str, float]:
+        return outcomes(self.rows)
+
 
 @dataclass
 class Configuration:
@@ -63,7 +68,7 @@ class Configuration:
 
     def values(self, metric: str) -> list[float]:
         """The metric's value in each completed seed that has it, NaN and inf left out."""
-        found = (outcomes(run.rows).get(metric) for run in self.completed)
+        found = (run.outcomes.get(metric) for run in self.completed)
         return [v for v in found if v is not None and math.isfinite(v)]
 
 
@@ -116,7 +121,7 @@ def metric_names(groups: Sequence[Configuration]) -> list[str]:
     names: dict[str, None] = {}
     for group in groups:
         for run in group.completed:
-            names.update(dict.fromkeys(outcomes(run.rows)))
+            names.update(dict.fromkeys(run.outcomes))
     finals = [name for name in names if name.startswith("final_")]
     return finals + [name for name in names if name not in finals]
 
@@ -153,11 +158,11 @@ def difference_interval(values: Sequence[float], baseline: Sequence[float]):
 
 def stats_rows(groups: Sequence[Configuration]) -> list[dict[str, Any]]:
     """sweep_stats.csv: one row per configuration and metric."""
-    rows = []
+    rows, metrics = [], metric_names(groups)
     for group in groups:
         failed = sum(run.status not in ("completed", "diverged") for run in group.runs)
         diverged = sum(run.status == "diverged" for run in group.runs)
-        for metric in metric_names(groups):
+        for metric in metrics:
             values = group.values(metric)
             row: dict[str, Any] = {"config": group.name, "metric": metric}
             row.update(n_seeds=len(values), n_failed=failed, n_diverged=diverged)
@@ -199,13 +204,13 @@ def pick_baseline(groups: Sequence[Configuration], baseline: str | None) -> Conf
 
 def compare_rows(groups: Sequence[Configuration], base: Configuration) -> list[dict[str, Any]]:
     """sweep_compare.csv: every other configuration against the baseline, per metric."""
-    rows = []
-    for group in groups:
-        if group is base:
-            continue
-        for metric in metric_names(groups):
-            rows.append(_difference(group, base, metric))
-    return rows
+    metrics = metric_names(groups)
+    return [
+        _difference(group, base, metric)
+        for group in groups
+        if group is not base
+        for metric in metrics
+    ]
 
 
 def _difference(group: Configuration, base: Configuration, metric: str) -> dict[str, Any]:

@@ -27,9 +27,14 @@ from typing import TYPE_CHECKING, Any
 from hydra.experimental.callback import Callback
 
 from dlrun.errors import DlrunError
-from dlrun.outputs.io import atomic_write, atomic_write_text, read_csv_rows, read_json_object
+from dlrun.outputs.io import atomic_write, atomic_write_text, read_json_object
 from dlrun.reporting import seeds
-from dlrun.reporting.seed_report import SeedComparison, compare_seeds, draw_bands, print_comparison
+from dlrun.reporting.seed_report import (
+    SeedComparison,
+    compare_folders,
+    draw_bands,
+    print_comparison,
+)
 from dlrun.reporting.table import RunTable, print_table, summary_cells
 
 if TYPE_CHECKING:
@@ -139,7 +144,7 @@ def report_sweep(
     """Write sweep_summary.csv and comparison.png in sweep_dir and print the table."""
     cfg = as_report_config(report)
     sweep_dir = Path(sweep_dir)
-    jobs = [_load_job(path) for path in find_jobs(sweep_dir)]
+    jobs = [load_job(path) for path in find_jobs(sweep_dir)]
     keys = differing_keys([job.overrides for job in jobs])
     rows = [_row(job, keys) for job in jobs]
     failed = sum(row["status"] != "completed" for row in rows)
@@ -183,24 +188,14 @@ def report_sweep(
 def _compare_seeds(
     jobs: list[_Job], keys: list[str], rows: list[dict[str, Any]], cfg: ReportConfig
 ) -> SeedComparison:
-    runs = [
-        seeds.SeedRun(
-            config=seeds.config_name(job.overrides, keys),
-            settings=seeds.settings(job.overrides, keys),
-            seed=job.overrides.get(seeds.SEED_KEY, ""),
-            status=row["status"],
-            rows=read_csv_rows(job.path / "metrics.csv"),
-        )
-        for job, row in zip(jobs, rows, strict=True)
-    ]
-    monitors = [(job.summary or {}).get("best", {}).get("monitor") for job in jobs]
-    return compare_seeds(runs, cfg.baseline, monitors)
+    runs = [(j.path, j.overrides, r["status"], j.summary) for j, r in zip(jobs, rows, strict=True)]
+    return compare_folders(runs, keys, cfg.baseline)
 
 
 def comparison_figure(sweep_dir: str | Path, report: Any = None) -> Figure | None:
     """The comparison figure of a sweep (not saved); None when no job has a line to draw."""
     cfg = as_report_config(report)
-    jobs = [_load_job(path) for path in find_jobs(sweep_dir)]
+    jobs = [load_job(path) for path in find_jobs(sweep_dir)]
     keys = differing_keys([job.overrides for job in jobs])
     rows = [_row(job, keys) for job in jobs]
     comparison = None
@@ -293,12 +288,12 @@ def _job_order(path: Path) -> tuple[int, int, str]:
     return (0, int(match.group(1)), path.name) if match else (1, 0, path.name)
 
 
-def _job_label(path: Path) -> str:
+def job_label(path: Path) -> str:
     match = re.match(r"(\d+)(?:_|$)", path.name)
     return match.group(1) if match else path.name
 
 
-def _load_job(path: Path) -> _Job:
+def load_job(path: Path) -> _Job:
     import yaml
 
     try:
@@ -478,7 +473,7 @@ def _print_table(
 ) -> None:
     from rich.markup import escape
 
-    print_table(console, table, label=lambda name: _job_label(Path(name)))
+    print_table(console, table, label=lambda name: job_label(Path(name)))
     for note in notes:
         console.print(f"[yellow]{escape(note)}[/]")
     if not table.rows:
