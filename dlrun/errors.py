@@ -28,6 +28,10 @@ class RunInterrupted(DlrunError):
         self.signal_name = signal_name
 
 
+class FolderInUse(DlrunError):
+    """Another process holds the run folder's lock: nothing was written to the folder."""
+
+
 class RunDiverged(DlrunError):
     """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -123,19 +124,84 @@ def test_two_gloo_processes_train_like_one_process_with_the_same_global_batch(wo
     assert summary["final"]["test_acc"] > 0.5
 
 
-def test_a_resumed_data_parallel_run_ends_as_one_never_stopped_dropout_included(workdir):
-    dropout = (*DDP_RUN[:-1], "model.dropout=[0.5]")
-    whole = torchrun(*dropout, "trainer.epochs=3", cwd=workdir)
+def descendants(pid: int) -> list[int]:
+    """Every process started under `pid` (torchrun's ranks run in sessions of their own)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+def mid_epoch_checkpoint(folder: Path) -> dict | None:
+    """last.pt if it was taken inside an epoch after the first (None until there is one)."""
+    try:
+        checkpoint = torch.load(folder / "checkpoints" / "last.pt", weights_only=True)
+    except (OSError, RuntimeError, EOFError):
+        return None
+    return checkpoint if checkpoint["progress"] and checkpoint["epoch"] >= 1 else None
+
+
+def test_a_data_parallel_run_killed_mid_epoch_resumes_to_the_same_metrics_dropout_included(
+    workdir,
+):
+    run = (*DDP_RUN[:-1], "model.dropout=[0.5]", "trainer.epochs=4", "trainer.checkpoint_every=1")
+    whole = torchrun(*run, "hydra.run.dir=whole", cwd=workdir)
     assert whole.returncode == 0, whole.stderr[-3000:]
-    short = torchrun(*dropout, "trainer.epochs=2", cwd=workdir)
-    assert short.returncode == 0, short.stderr[-3000:]
-    whole_folder, short_folder = run_folders(workdir)
-    resumed = torchrun(*dropout, "trainer.epochs=3", f"trainer.resume={short_folder}", cwd=workdir)
+    env = {k: v for k, v in os.environ.items() if k != "DLRUN_DATA"}
+    env.update({"HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"})
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc_per_node=2", "-m", "dlrun", *run, "hydra.run.dir=cut"]
+    process = subprocess.Popen(
+        command,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while True:  # frozen while last.pt is looked at: what it holds is what a resume finds
+        assert process.poll() is None and time.monotonic() < deadline, "no mid-epoch checkpoint"
+        time.sleep(0.02)
+        processes = [process.pid, *descendants(process.pid)]
+        signal_all(processes, signal.SIGSTOP)
+        if (checkpoint := mid_epoch_checkpoint(workdir / "cut")) is not None:
+            break
+        signal_all(processes, signal.SIGCONT)
+    signal_all(processes, signal.SIGKILL)  # torchrun and both ranks, as a node failure would
+    process.wait(timeout=60)
+    assert len(checkpoint["progress"]["ranks"]) == 2  # each rank's share of the epoch
+
+    resumed = torchrun(*run, "trainer.resume=cut", cwd=workdir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert len(run_folders(workdir)) == 2  # the resume continued in the short run's folder
-    assert (short_folder / "metrics.csv").read_bytes() == (
-        whole_folder / "metrics.csv"
+    assert (workdir / "cut" / "metrics.csv").read_bytes() == (
+        workdir / "whole" / "metrics.csv"
     ).read_bytes()
+    resumes = json.loads((workdir / "cut" / "summary.json").read_text())["resumed_from"]
+    assert resumes == [
+        {
+            "epoch": checkpoint["epoch"],
+            "step": checkpoint["step"],
+            "batches_into_epoch": checkpoint["progress"]["batches"],
+            "at": resumes[0]["at"],
+            "changed": {},
+        }
+    ]
 
 
 def test_sigterm_to_torchrun_stops_both_ranks_at_one_step_and_rank_0_saves(workdir):
@@ -157,7 +223,8 @@ def test_sigterm_to_torchrun_stops_both_ranks_at_one_step_and_rank_0_saves(workd
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status"] == "interrupted", output[-3000:]
     assert summary["interrupted_at"]["signal"] == "SIGTERM"
-    assert (folder / "checkpoints" / "interrupted.pt").is_file()
+    last = torch.load(folder / "checkpoints" / "last.pt", weights_only=True)
+    assert last["step"] == summary["interrupted_at"]["step"]  # saved at the stop
     assert output.count("Stopped by SIGTERM") == 1  # rank 0 speaks for both
     assert str(folder) in output and "dlrun-rank1" not in output
 

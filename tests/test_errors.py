@@ -114,7 +114,8 @@ def test_resuming_a_run_of_another_model_is_refused(workdir):
     assert first.returncode == 0, first.stderr
     (folder,) = run_folders(workdir)
     result = run_dlrun(*SMOKE, "model=mlp", f"trainer.resume={folder}", cwd=workdir)
-    assert_failed_cleanly(result, "different model config")
+    refused = "a resume cannot change them: model.activation: sigmoid in the run, relu now"
+    assert_failed_cleanly(result, refused, "model.name: lenet in the run, mlp now")
     assert result.returncode == 2
 
 
@@ -140,10 +141,10 @@ def test_a_failed_write_keeps_the_old_file_whole(tmp_path):
 def test_a_checkpoint_that_cannot_be_written_fails_the_run_with_its_reason(workdir):
     (workdir / "outputs").mkdir()
     (workdir / "outputs" / "checkpoints").write_text("a file where the folder should be")
-    result = run_dlrun(*SMOKE, "trainer.epochs=2", "hydra.run.dir=outputs", cwd=workdir)
+    result = run_dlrun(*SMOKE, "trainer.epochs=3", "hydra.run.dir=outputs", cwd=workdir)
     output = assert_failed_cleanly(result, "Cannot write", "checkpoints/last.pt")
     # Written on a thread of its own, the failed write of epoch 1 stops the run at epoch 2's.
-    assert "epoch 2/2" not in output
+    assert "epoch 3/3" not in output
 
 
 def test_a_row_cut_short_by_a_kill_is_left_out_and_the_file_rewritten(tmp_path):
@@ -159,9 +160,33 @@ def test_a_row_cut_short_by_a_kill_is_left_out_and_the_file_rewritten(tmp_path):
     assert [row["epoch"] for row in read_csv_rows(tmp_path / "metrics.csv")] == [1, 2]
 
     resumed = RunFolder(tmp_path)
-    resumed.restore(epochs=2)
+    assert resumed.restore(2, folder.history()) == []  # the two rows are intact
     resumed.add_epoch({"epoch": 3, "loss": 0.125}, {"epoch": 3}, [])
     assert (tmp_path / "metrics.csv").read_text() == "epoch,loss\n1,0.5\n2,0.25\n3,0.125\n"
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "edited", "binary"])
+def test_rows_a_file_lost_are_written_again_from_the_checkpoints_history(tmp_path, damage):
+    from dlrun.outputs.run_folder import RunFolder
+
+    folder = RunFolder(tmp_path)
+    for epoch in (1, 2, 3):
+        folder.add_epoch({"epoch": epoch, "loss": 0.5 / epoch}, {"epoch": epoch}, [])
+    history, whole = folder.history(), (tmp_path / "metrics.csv").read_bytes()
+    metrics = tmp_path / "metrics.csv"
+    if damage == "missing":
+        metrics.unlink()
+    elif damage == "truncated":
+        metrics.write_bytes(whole[:-8])
+    elif damage == "edited":
+        metrics.write_text(whole.decode().replace("0.25", "0.2"))
+    else:
+        metrics.write_bytes(b"\xff\xfe" + whole)
+    assert RunFolder(tmp_path).restore(3, history) == ["metrics.csv"]
+    assert metrics.read_bytes() == whole
+    # A file with rows beyond the checkpoint (epochs run after it) is not damaged.
+    folder.add_epoch({"epoch": 4, "loss": 0.1}, {"epoch": 4}, [])
+    assert RunFolder(tmp_path).restore(3, history) == []
 
 
 def test_a_failed_append_says_the_rows_so_far_are_intact(tmp_path):

@@ -39,6 +39,7 @@ from dlrun.errors import (
     EXIT_USER_ERROR,
     ConfigError,
     DlrunError,
+    FolderInUse,
     RunDiverged,
     RunInterrupted,
     report,
@@ -101,7 +102,8 @@ def _train(cfg: DictConfig) -> dict | float | None:
         _report(err)
         if not in_sweep:
             raise SystemExit(EXIT_USER_ERROR) from None
-        _mark_failed(output_dir, str(err))
+        if not isinstance(err, FolderInUse):  # that folder is another run's to write
+            _mark_failed(output_dir, str(err))
     except Exception as err:
         if not in_sweep:
             raise

@@ -17,7 +17,7 @@ from omegaconf.errors import ConfigKeyError
 
 from dlrun.config import ranges
 from dlrun.config.options import SCHEMAS
-from dlrun.config.options.trainer import TrainerConfig
+from dlrun.config.options.trainer import TrainerConfig, checkpoint_every
 from dlrun.config.ranges import at_least
 from dlrun.errors import DlrunError
 from dlrun.reporting.sweep_report import ReportConfig
@@ -103,6 +103,7 @@ def validate(cfg: DictConfig) -> None:
     except Exception as err:  # omegaconf raises several types; all mean a bad config
         raise DlrunError(f"Invalid config: {first_line(err)}") from err
     check_ranges(cfg)
+    checkpoint_every(cfg.trainer.checkpoint_every)
 
 
 def check_ranges(cfg: DictConfig) -> None:

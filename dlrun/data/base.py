@@ -80,7 +80,14 @@ class Split:
     stateful = False
 
     def batches(
-        self, batch_size: int, *, shuffle=False, drop_last=False, generator=None, order=None
+        self,
+        batch_size: int,
+        *,
+        shuffle=False,
+        drop_last=False,
+        generator=None,
+        order=None,
+        skip: int = 0,
     ):
         return batches(
             self,
@@ -89,6 +96,7 @@ class Split:
             drop_last=drop_last,
             generator=generator,
             order=order,
+            skip=skip,
         )
 
     def num_batches(self, batch_size: int, drop_last: bool = False) -> int:

@@ -19,10 +19,12 @@ def batches(
     drop_last: bool = False,
     generator: torch.Generator | None = None,
     order: torch.Tensor | None = None,
+    skip: int = 0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (inputs, targets) batches on the split's device, inputs as float32.
 
-    `order` takes these samples in this order instead (a data-parallel rank's share).
+    `order` takes these samples in this order instead (a data-parallel rank's share);
+    `skip` starts at batch `skip` of the epoch.
     """
     if order is not None:
         order = order.to(split.targets.device)
@@ -30,7 +32,7 @@ def batches(
         order = torch.randperm(len(split), generator=generator).to(split.targets.device)
     n = len(split) if order is None else len(order)
     stop = n - n % batch_size if drop_last else n
-    for start in range(0, stop, batch_size):
+    for start in range(skip * batch_size, stop, batch_size):
         if order is None:
             x = split.inputs[start : start + batch_size]
             y = split.targets[start : start + batch_size]

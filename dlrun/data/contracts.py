@@ -32,10 +32,13 @@ class BatchSource(Protocol):
         shuffle: bool = False,
         drop_last: bool = False,
         generator: torch.Generator | None = None,
+        skip: int = 0,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(inputs, targets) on the device the source was placed on; one epoch's worth.
 
         With `shuffle`, the order is drawn from `generator`, so a seeded run sees the same
-        batches every time and a resumed run continues the same sequence of epochs.
+        batches every time and a resumed run continues the same sequence of epochs. `skip`
+        passes over the epoch's first batches without reading them, after drawing the order
+        as usual: a run resumed mid-epoch goes on with the batch after its checkpoint.
         """
         ...

@@ -7,10 +7,17 @@ The default tensor path indexes tensors already on the device and is faster for 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
 
 from dlrun.data.base import Split
 
@@ -39,15 +46,24 @@ class LoaderSplit:
         drop_last: bool = False,
         generator: torch.Generator | None = None,
         order: torch.Tensor | None = None,
+        skip: int = 0,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Batches in the DataLoader's shuffle, or of the samples in `order` (a rank's share)."""
+        """Batches in the DataLoader's shuffle, or of the samples in `order` (a rank's share).
+
+        The samplers are the ones DataLoader(shuffle=...) builds, drawn from the generator in
+        the same order; skipped batches are passed over as lists of indices, never loaded.
+        """
+        shuffled = shuffle and order is None
+        if order is not None:
+            sampler: Iterable[int] = order.tolist()
+        elif shuffled:
+            sampler = RandomSampler(self.dataset, generator=generator)
+        else:
+            sampler = SequentialSampler(self.dataset)
         loader = DataLoader(
             self.dataset,
-            batch_size=batch_size,
-            shuffle=shuffle and order is None,
-            sampler=None if order is None else order.tolist(),
-            drop_last=drop_last,
-            generator=generator if shuffle and order is None else None,
+            batch_sampler=_Skipping(BatchSampler(sampler, batch_size, drop_last), skip),
+            generator=generator if shuffled else None,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and self.device.type == "cuda",
         )
@@ -58,3 +74,16 @@ class LoaderSplit:
                 yield x.float(), y
             else:
                 yield x.to(torch.float32).mul_(self.split.scale), y
+
+
+class _Skipping:
+    """A batch sampler that starts at batch `skip`."""
+
+    def __init__(self, batch_sampler: BatchSampler, skip: int) -> None:
+        self.batch_sampler, self.skip = batch_sampler, skip
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return itertools.islice(iter(self.batch_sampler), self.skip, None)
+
+    def __len__(self) -> int:
+        return max(len(self.batch_sampler) - self.skip, 0)

@@ -64,6 +64,7 @@ class SequenceSplit:
         shuffle: bool = False,
         drop_last: bool = False,
         generator: torch.Generator | None = None,
+        skip: int = 0,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         steps = self.num_steps
         offset = int(torch.randint(steps, (1,), generator=generator)) if shuffle else 0
@@ -73,7 +74,7 @@ class SequenceSplit:
             per_row = (len(corpus) - 1) // batch_size
             xs = corpus[: batch_size * per_row].reshape(batch_size, per_row)
             ys = corpus[1 : batch_size * per_row + 1].reshape(batch_size, per_row)
-            for start in range(0, (per_row // steps) * steps, steps):
+            for start in range(skip * steps, (per_row // steps) * steps, steps):
                 yield xs[:, start : start + steps], ys[:, start : start + steps]
             return
         count = (len(corpus) - 1) // steps
@@ -82,6 +83,6 @@ class SequenceSplit:
             starts = starts[torch.randperm(count, generator=generator).to(corpus.device)]
         stop = count - count % batch_size if drop_last else count
         window = torch.arange(steps, device=corpus.device)
-        for first in range(0, stop, batch_size):
+        for first in range(skip * batch_size, stop, batch_size):
             index = starts[first : first + batch_size, None] + window
             yield corpus[index], corpus[index + 1]

@@ -59,18 +59,105 @@ class RunFolder:
         # The CSV files this run has written whole: later rows are appended to them.
         self._started: set[Path] = set()
 
-    def restore(self, epochs: int) -> None:
-        """On resume: keep the rows of the epochs the checkpoint has, drop any later ones."""
+    def remove_leftovers(self) -> None:
+        """Temp files a killed write left (outputs/io.py); only the folder's lock holder
+        calls this, so no write of another process is in flight."""
+        if not self.writes:
+            return
+        for folder in (self.path, self.checkpoints):
+            for pattern in (".*.tmp", ".*.link"):
+                for leftover in folder.glob(pattern):
+                    leftover.unlink(missing_ok=True)
 
+    def clear_rows(self) -> None:
+        """A run that starts (again) from the beginning: no rows of an earlier start."""
+        if self.writes:
+            for path in self._files().values():
+                path.unlink(missing_ok=True)
+
+    def resumes(self) -> list[dict[str, Any]]:
+        """The resumes summary.json has recorded so far."""
+        try:
+            found = read_json_object(self.summary_json).get("resumed_from")
+        except Exception:  # missing or unreadable: the run's earlier resumes are unknown
+            return []
+        return list(found) if isinstance(found, list) else []
+
+    def history(self) -> dict[str, list]:
+        """The rows written so far, for a checkpoint: a resume rewrites the files from them."""
+        return {
+            "metrics": list(self.metrics),
+            "timings": list(self.timings),
+            "steps": list(self.steps),
+            "diagnostics": list(self.diagnostics),
+            "generated": list(self.generated),
+        }
+
+    def restore(self, epochs: int, history: dict[str, list] | None) -> list[str]:
+        """On resume: the rows of the checkpoint's history. Rows a file has beyond them (what
+        ran after the checkpoint) are dropped; a file that lacks some of them, or differs, is
+        written again at once. Returns the names of those files.
+
+        A checkpoint without history (an older one) keeps each file's rows of the epochs
+        it has.
+        """
+        self._started = set()
+        if history is None:
+            history = self._rows_of_epochs(epochs)
+        self.metrics, self.timings = list(history["metrics"]), list(history["timings"])
+        self.steps, self.diagnostics = list(history["steps"]), list(history["diagnostics"])
+        self.generated = list(history["generated"])
+        rewritten = []
+        for name, path in self._files().items():
+            expected = self._text(name)
+            try:
+                intact = path.read_text(encoding="utf-8").startswith(expected)
+            except FileNotFoundError:
+                intact = not expected
+            except (OSError, ValueError):  # unreadable, or not text (UnicodeDecodeError)
+                intact = False
+            if not intact:
+                rewritten.append(self._rewrite(name, path))
+        return rewritten
+
+    def _rows_of_epochs(self, epochs: int) -> dict[str, list]:
         def kept(path: Path) -> list[dict[str, Any]]:
             return [row for row in read_csv_rows(path) if row["epoch"] <= epochs]
 
-        self._started = set()
-        self.metrics, self.timings = kept(self.metrics_csv), kept(self.timings_csv)
-        self.steps, self.diagnostics = kept(self.steps_csv), kept(self.diagnostics_csv)
+        generated = []
         if self.generated_txt.is_file():
             blocks = self.generated_txt.read_text(encoding="utf-8").split("\n\n")
-            self.generated = [b for b in blocks if b and _block_epoch(b) <= epochs]
+            generated = [b for b in blocks if b.strip() and _block_epoch(b) <= epochs]
+        return {
+            "metrics": kept(self.metrics_csv),
+            "timings": kept(self.timings_csv),
+            "steps": kept(self.steps_csv),
+            "diagnostics": kept(self.diagnostics_csv),
+            "generated": [b.rstrip("\n") for b in generated],
+        }
+
+    def _files(self) -> dict[str, Path]:
+        return {
+            "metrics": self.metrics_csv,
+            "timings": self.timings_csv,
+            "steps": self.steps_csv,
+            "diagnostics": self.diagnostics_csv,
+            "generated": self.generated_txt,
+        }
+
+    def _text(self, name: str) -> str:
+        """A file's whole text, as this run's rows make it."""
+        if name == "generated":
+            return "\n\n".join(self.generated) + "\n" if self.generated else ""
+        rows = getattr(self, name)
+        return _to_csv(rows) if rows else ""
+
+    def _rewrite(self, name: str, path: Path) -> str:
+        text = self._text(name)
+        if text:  # with no rows, the file is written whole by the first new one
+            self._write(path, text)
+            self._started.add(path)
+        return path.name
 
     def add_epoch(
         self, metrics: dict[str, Any], timings: dict[str, Any], steps: list[dict[str, Any]]

@@ -3,7 +3,8 @@
 The recipe lists them in the order they act after an epoch: early stopping first (it may
 put back the best weights before they are saved), then the best epoch, the run folder's
 rows, the loggers, the checkpoints, summary.json, the plots, the log line and generated
-text. Ranks other than 0 of a data-parallel run keep only the first three.
+text. Ranks other than 0 of a data-parallel run keep only the first three and the
+checkpoints, to which each rank gives its share of the epoch in progress.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from dlrun.config.options.trainer import MonitorMode
+from dlrun.config.options.trainer import CheckpointEvery, MonitorMode
 from dlrun.data.base import Dataset
 from dlrun.diagnostics.norms import LayerNorms
 from dlrun.outputs.run_folder import RunFolder
 from dlrun.tasks import Task
 from dlrun.training import distributed
 from dlrun.training.callbacks import Callback, EpochReport
-from dlrun.training.checkpoint import BEST, LAST, CheckpointWriter
+from dlrun.training.checkpoint import BEST, LAST, CheckpointWriter, checkpoint_bytes
 from dlrun.training.loop import TrainState
 from dlrun.training.world import World
 
@@ -81,16 +82,55 @@ class LogToTrackers(Callback):
 
 
 class Checkpoints(Callback):
-    """checkpoints/last.pt after every epoch; best.pt a copy of it when the epoch is best.
-    Written on a thread of their own (CheckpointWriter); on disk when training ends."""
+    """checkpoints/last.pt after every epoch, inside epochs every trainer.checkpoint_every
+    (steps or time), and before a stop for a signal; best.pt is a copy of it when the epoch
+    is best. Written on a thread of their own (CheckpointWriter), on disk when training ends.
 
-    def __init__(self, folder: RunFolder, config: dict[str, Any], best: BestEpoch) -> None:
+    The loop asks `due()` and calls `save()` inside epochs (loop.StepCheckpoints). Every
+    data-parallel rank takes part, since each one's share of the epoch goes in; rank 0 writes.
+    """
+
+    def __init__(
+        self,
+        folder: RunFolder,
+        config: dict[str, Any],
+        best: BestEpoch,
+        every: CheckpointEvery,
+        world: World,
+    ) -> None:
         self.folder, self.config, self.best = folder, config, best
+        self.every, self.world = every, world
         self.writer = CheckpointWriter()
+        self.saved_at = time.monotonic()
+
+    def due(self, state: TrainState) -> tuple[bool, bool]:
+        steps, seconds = self.every.steps, self.every.seconds
+        by_steps = steps is not None and state.step % steps == 0
+        by_time = (
+            seconds is not None
+            and self.world.is_main
+            and time.monotonic() - self.saved_at >= seconds
+        )
+        return by_steps, by_time
+
+    def save(self, state: TrainState) -> None:
+        """last.pt inside the epoch; skipped after a non-finite loss, so that last.pt always
+        holds a state worth continuing from."""
+        assert state.progress is not None
+        ranks = distributed.gather(state.progress.rank_state(), self.world)
+        if not self.world.is_main or any(int(r["first_bad_step"]) >= 0 for r in ranks):
+            return
+        data = checkpoint_bytes(state, self.config, self.folder.history(), ranks)
+        self.writer.save(self.folder.checkpoints / LAST, data)
+        self.saved_at = time.monotonic()
 
     def on_epoch_end(self, state: TrainState, report: EpochReport) -> None:
+        if not self.world.is_main:
+            return
         best = [self.folder.checkpoints / BEST] if self.best.improved else []
-        self.writer.save(self.folder.checkpoints / LAST, state, self.config, *best)
+        data = checkpoint_bytes(state, self.config, self.folder.history())
+        self.writer.save(self.folder.checkpoints / LAST, data, *best)
+        self.saved_at = time.monotonic()
 
     def on_fit_end(self, state: TrainState) -> None:
         self.writer.wait()

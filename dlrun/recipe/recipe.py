@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +21,24 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import dlrun.config.builtins  # noqa: F401  (registers the built-in models, data sets, optimizers...)
+from dlrun.config.options.trainer import checkpoint_every
 from dlrun.config.registry import DATASETS
 from dlrun.config.schema import validate
 from dlrun.diagnostics.verdict import fit_verdict
 from dlrun.errors import RunDiverged, RunInterrupted
 from dlrun.models.initializers import weight_stats
 from dlrun.optim.regularizers import Regularizer, build_regularizers
+from dlrun.outputs.lock import FolderLock
 from dlrun.outputs.loggers import build_loggers
 from dlrun.outputs.run_folder import RunFolder
 from dlrun.recipe import callbacks as cb
-from dlrun.recipe import setup
+from dlrun.recipe import resume, setup
 from dlrun.recipe.summary import Summary, log_end, log_start
 from dlrun.reporting.reference import compare, render
 from dlrun.sweeps import search
 from dlrun.tasks import metric_columns, task_for
 from dlrun.training import distributed
-from dlrun.training.checkpoint import (
-    INTERRUPTED,
-    LAST,
-    find_checkpoint,
-    load_checkpoint,
-    restore_state,
-    save_checkpoint,
-)
+from dlrun.training.checkpoint import LAST, find_checkpoint, load_checkpoint, restore_state
 from dlrun.training.device import resolve_device
 from dlrun.training.distributed import Reducer, Shard
 from dlrun.training.loop import Diverged, Interrupted, LoopOptions, fit
@@ -62,6 +58,7 @@ class Recipe:
         self.world = world or world_from_env()
         self.started = time.time()
         self.checkpoint: dict[str, Any] | None = None
+        self.changes: dict[str, tuple[Any, Any]] = {}  # what this resume changes
 
     # --- setup -----------------------------------------------------------------------------
 
@@ -87,13 +84,23 @@ class Recipe:
             self.device = distributed.start(world, self.device)
         self.config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         if self.trainer.resume:
-            self.checkpoint = load_checkpoint(find_checkpoint(self.trainer.resume))
-            setup.check_resumable(self.checkpoint["config"], self.config, self.trainer.resume)
+            self.setup_resume(self.trainer.resume)
         parts = build_regularizers(cfg.regularizer)
         self.regularizers = [p for p in parts if isinstance(p, Regularizer)]
         self.stateful_callbacks = [p for p in parts if not isinstance(p, Regularizer)]
         # A missing package fails before any data loads.
         self.loggers = build_loggers(cfg.logger) if world.is_main else []
+
+    def setup_resume(self, target: str) -> None:
+        """The checkpoint to continue from, and what this resume changes (refused if it may
+        not). A run killed before its first checkpoint starts again from the beginning."""
+        found = find_checkpoint(target)
+        if found is None:
+            log.warning("%s has no checkpoint yet: starting the run from the beginning", target)
+            return
+        self.checkpoint = load_checkpoint(found)
+        self.changes = resume.changes(self.checkpoint["config"], self.config)
+        resume.check(self.changes, target, setup.run_overrides(self.output_dir))
 
     def setup_data(self) -> None:
         """The data set, its task, and the splits placed on the device (sharded per rank)."""
@@ -124,19 +131,35 @@ class Recipe:
             self.state.ddp = distributed.wrap(self.state.compiled or self.state.model, self.device)
         self.init_stats = weight_stats(self.state.model) if self.checkpoint is None else None
         if self.checkpoint is not None:
-            restore_state(self.state, self.checkpoint)
+            restore_state(self.state, self.checkpoint, self.world.rank, self.world.size)
+            self._apply_changes()
         if self.world.distributed:
             distributed.seed_epoch(self.cfg.seed, self.world, self.state.epoch)
+
+    def _apply_changes(self) -> None:
+        cfg, changed = self.cfg, self.changes
+        lr = cfg.optimizer.lr if "optimizer.lr" in changed else None
+        decay = None
+        if "optimizer.weight_decay" in changed:
+            decay = cfg.optimizer.weight_decay
+        if "regularizer.l2.strength" in changed:
+            decay = cfg.regularizer.l2.strength
+        resume.apply_to_optimizer(self.state.optimizer, self.state.scheduler, lr, decay)
 
     def setup_outputs(self) -> None:
         """The run folder, the callbacks that fill it, the loggers' runs started."""
         self.folder = RunFolder(self.output_dir, writes=self.world.is_main)
+        self.folder.remove_leftovers()
+        resumed_from = self.folder.resumes() if self.trainer.resume else []
         if self.checkpoint is None:
+            self.folder.clear_rows()
             self.folder.write_init_stats(self.init_stats)
+            if self.trainer.resume:  # killed before its first checkpoint: a fresh start
+                resumed_from.append(_resume_entry(0, 0, 0, {}))
         else:
-            self.folder.restore(self.state.epoch)
-            log.info("Resuming after epoch %d from %s", self.state.epoch, self.trainer.resume)
+            resumed_from.append(self._resumed())
         self.summary = Summary(self.cfg, self.task, self.monitor, self.device, self.started)
+        self.summary.resumed_from = resumed_from
         log_start(self)
         self.write_summary("running")
         self.curves = cb.Curves(self.folder, setup.title(self.cfg), self.task.name == "regression")
@@ -149,20 +172,42 @@ class Recipe:
         for logger in self.loggers:
             logger.start(self.folder.path, self.config, self.folder.path.name)
 
+    def _resumed(self) -> dict[str, Any]:
+        """The run folder back at the checkpoint, and what the log and summary.json say."""
+        state, checkpoint = self.state, self.checkpoint
+        assert checkpoint is not None
+        rewritten = self.folder.restore(state.epoch, checkpoint.get("history"))
+        if rewritten:
+            log.warning(
+                "%s did not match the checkpoint's rows: written again from it",
+                ", ".join(rewritten),
+            )
+        batches = state.progress.batches if state.progress else 0
+        where = f"epoch {state.epoch}"
+        if batches:
+            where = f"step {state.step} ({batches} batches into epoch {state.epoch + 1})"
+        log.info("Resuming after %s from %s", where, self.trainer.resume)
+        for key, (old, new) in self.changes.items():
+            if key != "trainer.resume":
+                log.info("  on resume, %s: %s -> %s (%s)", key, old, new, resume.reason(key))
+        return _resume_entry(state.epoch, state.step, batches, resume.applied(self.changes))
+
     def _callbacks(self) -> list:
         best = cb.BestEpoch(self.monitor, self.mode)
         callbacks = [*self.stateful_callbacks, best, cb.EpochRows(self.folder)]
         if self.world.distributed:
             callbacks.append(cb.ReseedRanks(self.cfg.seed, self.world))
+        every = checkpoint_every(self.trainer.checkpoint_every)
+        self.checkpoints = cb.Checkpoints(self.folder, self.config, best, every, self.world)
         if not self.world.is_main:
-            return callbacks
+            return [*callbacks, self.checkpoints]
         callbacks += [
             cb.LogToTrackers(self.loggers),
-            cb.Checkpoints(self.folder, self.config, best),
             cb.RunningSummary(self.write_summary, cb.SUMMARY_EVERY_SECONDS),
             self.curves,
             cb.EpochLog(self.task, self.trainer.epochs),
             cb.GeneratedText(self.data, self.folder),
+            self.checkpoints,
         ]
         diagnostics = self.cfg.diagnostics
         if self.norms is not None and diagnostics.every_n_steps:
@@ -188,6 +233,7 @@ class Recipe:
             log_every_n_steps=trainer.log_every_n_steps,
             callbacks=self.callbacks if callbacks is None else callbacks,
             reducer=Reducer(self.device) if self.world.distributed else None,
+            step_checkpoints=self.checkpoints if callbacks is None else None,
         )
 
     # --- train and finish ------------------------------------------------------------------
@@ -230,10 +276,6 @@ class Recipe:
         log_end(summary, self.folder)
         return summary
 
-    def save_checkpoint(self, name: str) -> None:
-        if self.world.is_main:
-            save_checkpoint(self.folder.checkpoints / name, self.state, self.config)
-
     def write_summary(self, status: str) -> dict[str, Any]:
         summary = self.summary.build(self.folder, self.state, status)
         self.folder.write_summary(summary)
@@ -246,9 +288,8 @@ class Recipe:
         self.summary.finish_loggers(self.loggers, summary)
 
     def _interrupted(self, err: Interrupted) -> None:
-        # The epoch in progress is not finished: last.pt stays at the last whole epoch, so a
-        # resume repeats this epoch and ends exactly as an uninterrupted run would.
-        self.save_checkpoint(INTERRUPTED)
+        # The loop saved last.pt at the stop (a step checkpoint), unless it stopped between
+        # epochs, where the last epoch's checkpoint is the state: a resume goes on from there.
         summary = self.summary.build(self.folder, self.state, "interrupted")
         summary["interrupted_at"] = {
             "signal": err.signal_name,
@@ -257,9 +298,8 @@ class Recipe:
         }
         self.close(summary)
         raise RunInterrupted(
-            f"Stopped by {err}. checkpoints/{LAST} holds the last whole epoch "
-            f"({self.state.epoch}) and checkpoints/{INTERRUPTED} the weights at the stop; "
-            f"continue with trainer.resume={self.folder.path}.",
+            f"Stopped by {err}. checkpoints/{LAST} holds the run at that step; continue "
+            f"with trainer.resume={self.folder.path}.",
             err.signal_name,
         ) from None
 
@@ -275,11 +315,24 @@ class Recipe:
         ) from None
 
 
+def _resume_entry(epoch: int, step: int, batches: int, changed: dict) -> dict[str, Any]:
+    """One resume, as summary.json's `resumed_from` lists it."""
+    return {
+        "epoch": epoch,
+        "step": step,
+        "batches_into_epoch": batches,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "changed": changed,
+    }
+
+
 def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     """Train as configured, leave the run folder in `output_dir`, return the summary."""
+    lock = FolderLock(output_dir) if world_from_env().is_main else nullcontext()
     try:
-        recipe = Recipe(cfg, output_dir)
-        recipe.setup()
-        return recipe.train()
+        with lock:  # one writer per run folder
+            recipe = Recipe(cfg, output_dir)
+            recipe.setup()
+            return recipe.train()
     finally:
         distributed.stop()

@@ -11,6 +11,7 @@ import os
 import sys
 from contextlib import nullcontext
 from functools import partial
+from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -25,8 +26,6 @@ from dlrun.errors import DlrunError
 from dlrun.tasks import Task, direction, metric_columns
 from dlrun.training.loop import TrainState
 
-# Keys that must match for a checkpoint to be continued under a new config.
-RESUME_MUST_MATCH = ("model", "dataset")
 PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 MAX_LISTED_WEIGHTS = 32
 
@@ -126,14 +125,17 @@ def check_batches(train, test, batch_size: int, trainer: DictConfig) -> None:
         raise DlrunError(f"The test split ({len(test)} samples) is too small to evaluate on.")
 
 
-def check_resumable(saved: dict, current: dict, resume: str) -> None:
-    for key in RESUME_MUST_MATCH:
-        if saved.get(key) != current.get(key):
-            raise DlrunError(
-                f"trainer.resume={resume} was trained with a different {key} config "
-                f"({saved.get(key)}) than this run ({current.get(key)}). Resume with the "
-                f"same {key} settings, or start a new run without trainer.resume."
-            )
+def run_overrides(folder: Path) -> list[str]:
+    """The overrides a run folder's first run was started with (.hydra/overrides.yaml)."""
+    import yaml
+
+    try:
+        lines = yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text("utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []
+    if not isinstance(lines, list):
+        return []
+    return [str(line) for line in lines if not str(line).startswith("trainer.resume=")]
 
 
 @torch.no_grad()

@@ -29,6 +29,8 @@ class Summary:
     def __init__(self, cfg: DictConfig, task: Task, monitor: str, device, started: float):
         self.cfg, self.task, self.monitor = cfg, task, monitor
         self.device, self.started = device, started
+        # Each resume of the run: epoch, step, batches into the epoch, time, what it changed.
+        self.resumed_from: list[dict[str, Any]] = []
 
     def build(self, folder: RunFolder, state: TrainState, status: str) -> dict[str, Any]:
         trainer = self.cfg.trainer
@@ -51,6 +53,7 @@ class Summary:
             "compile": trainer.compile,
             # The first optimizer step, torch.compile's compilation included when it is on.
             "first_step_seconds": state.first_step_seconds,
+            "resumed_from": self.resumed_from,
             "versions": versions(),
             "git": git_commit(),
         }

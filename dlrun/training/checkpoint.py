@@ -1,8 +1,12 @@
 """Checkpoints: everything needed to continue a run exactly where it stopped.
 
 Stored with torch.save and read back with `weights_only=True`, so loading a checkpoint can
-never run code. The config travels as one JSON string: pickling its few hundred nested
-values one by one cost more than the rest of a small model's checkpoint.
+never run code. The config and the run folder's rows travel as JSON strings: pickling their
+many small values one by one cost more than the rest of a small model's checkpoint.
+
+A checkpoint written inside an epoch also holds the epoch's progress (loop.EpochProgress):
+the shuffle and random states it began with, the batches done, and each data-parallel rank's
+random state, metric sums and recurrent state, so that a resume goes on with the next batch.
 """
 
 from __future__ import annotations
@@ -17,21 +21,25 @@ import torch
 
 from dlrun.errors import DlrunError
 from dlrun.outputs.io import atomic_link, atomic_write
-from dlrun.training.loop import TrainState
+from dlrun.training.loop import EpochProgress, TrainState
 from dlrun.training.seeding import rng_state, set_rng_state
 
 FORMAT = "dlrun-checkpoint-v1"
 LAST, BEST = "last.pt", "best.pt"
-INTERRUPTED = "interrupted.pt"  # the weights when a SIGINT/SIGTERM stopped a run mid-epoch
 
 
-def save_checkpoint(path: Path, state: TrainState, config: dict[str, Any], *copies: Path) -> None:
-    """The state at `path`, and the same file at each of `copies` (best.pt)."""
-    _write(path, checkpoint_bytes(state, config), copies)
+def checkpoint_bytes(
+    state: TrainState,
+    config: dict[str, Any],
+    history: dict[str, list] | None = None,
+    ranks: list[dict[str, Any]] | None = None,
+) -> bytes:
+    """The state as a checkpoint file's bytes: a copy that later steps no longer change.
 
-
-def checkpoint_bytes(state: TrainState, config: dict[str, Any]) -> bytes:
-    """The state as a checkpoint file's bytes: a copy that later steps no longer change."""
+    `history` holds the run folder's rows so far; `ranks` each rank's share of the epoch in
+    progress (EpochProgress.rank_state), when the checkpoint is taken inside an epoch.
+    """
+    progress = state.progress
     payload = {
         "format": FORMAT,
         "epoch": state.epoch,
@@ -47,6 +55,15 @@ def checkpoint_bytes(state: TrainState, config: dict[str, Any]) -> bytes:
         "best_epoch": state.best_epoch,
         "stop_reason": state.stop_reason,
         "config": json.dumps(config),
+        "history": None if history is None else json.dumps(history),
+        "progress": None
+        if progress is None or ranks is None
+        else {
+            "generator": progress.generator,
+            "batches": progress.batches,
+            "seconds": progress.elapsed(),
+            "ranks": ranks,
+        },
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -72,8 +89,7 @@ class CheckpointWriter:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def save(self, path: Path, state: TrainState, config: dict[str, Any], *copies: Path) -> None:
-        data = checkpoint_bytes(state, config)
+    def save(self, path: Path, data: bytes, *copies: Path) -> None:
         self.wait()
         self._thread = threading.Thread(
             target=self._run, args=(path, data, copies), name="dlrun-checkpoint"
@@ -95,8 +111,20 @@ class CheckpointWriter:
             self._error = err
 
 
-def restore_state(state: TrainState, checkpoint: dict[str, Any]) -> None:
-    """Put a run back where the checkpoint left it, random-number state included."""
+def restore_state(
+    state: TrainState, checkpoint: dict[str, Any], rank: int = 0, processes: int = 1
+) -> None:
+    """Put a run back where the checkpoint left it, random-number state included, and inside
+    its epoch if it was taken there (`rank`'s share of it)."""
+    progress = checkpoint.get("progress")
+    if progress is not None and len(progress["ranks"]) != processes:
+        taken = len(progress["ranks"])
+        raise DlrunError(
+            f"This checkpoint was taken inside epoch {checkpoint['epoch'] + 1} by {taken} "
+            f"process(es), and this run has {processes}: each one's share of the epoch is in "
+            f"it. Resume with {taken} (torchrun --nproc_per_node={taken}"
+            f"{'' if taken > 1 else ', or plain dlrun'})."
+        )
     state.model.load_state_dict(checkpoint["model"])
     state.optimizer.load_state_dict(checkpoint["optimizer"])
     if state.scheduler is not None and checkpoint["scheduler"] is not None:
@@ -111,6 +139,9 @@ def restore_state(state: TrainState, checkpoint: dict[str, Any]) -> None:
     state.best_value, state.best_epoch = checkpoint["best_value"], checkpoint["best_epoch"]
     state.stop_reason = checkpoint["stop_reason"]
     set_rng_state(checkpoint["rng"])
+    if progress is not None:
+        device = next(state.model.parameters()).device
+        state.progress = EpochProgress.restore(progress, progress["ranks"][rank], device)
 
 
 def _named_parts(state: TrainState) -> list[Any]:
@@ -128,21 +159,36 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"{str(err).splitlines()[0] if str(err) else 'no detail'}). It may be truncated, "
             f"or not a checkpoint at all; resume from another one, e.g. checkpoints/{BEST}."
         ) from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    found = payload.get("format") if isinstance(payload, dict) else None
+    if isinstance(found, str) and found.startswith(FORMAT.rsplit("-", 1)[0]) and found != FORMAT:
+        raise DlrunError(
+            f"{path} is a dlrun checkpoint of layout {found}, and this dlrun reads "
+            f"{FORMAT}: it was written by another version. Continue it with that version."
+        )
+    if found != FORMAT:
         raise DlrunError(f"{path} is a torch file but not a dlrun checkpoint ({FORMAT}).")
     if isinstance(payload.get("config"), str):  # older checkpoints hold the containers
         payload["config"] = json.loads(payload["config"])
+    if isinstance(payload.get("history"), str):
+        payload["history"] = json.loads(payload["history"])
     return payload
 
 
-def find_checkpoint(resume: str) -> Path:
-    """`trainer.resume` may name a run folder, its checkpoints/ folder, or a .pt file."""
+def find_checkpoint(resume: str) -> Path | None:
+    """`trainer.resume` may name a run folder, its checkpoints/ folder, or a .pt file.
+
+    None for a run folder with no checkpoint yet (a run killed before its first one): it
+    starts again from the beginning. Anything else that leads to no checkpoint is an error.
+    """
     path = Path(resume).expanduser()
     candidates = [path, path / LAST, path / "checkpoints" / LAST]
     found = next((c for c in candidates if c.is_file()), None)
-    if found is None:
-        raise DlrunError(
-            f"trainer.resume={resume} does not lead to a checkpoint: looked for {path}, "
-            f"{path / LAST} and {path / 'checkpoints' / LAST}. Give a run folder or a .pt file."
-        )
-    return found
+    if found is not None:
+        return found
+    folder = path.parent if path.name == "checkpoints" else path
+    if (folder / ".hydra").is_dir() or (folder / "summary.json").is_file():
+        return None
+    raise DlrunError(
+        f"trainer.resume={resume} does not lead to a checkpoint: looked for {path}, "
+        f"{path / LAST} and {path / 'checkpoints' / LAST}. Give a run folder or a .pt file."
+    )

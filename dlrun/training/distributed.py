@@ -10,6 +10,7 @@ global batch: each rank trains on batch_size / N samples per step.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -97,17 +98,28 @@ class Reducer:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return value
 
-    def stop_signal(self, local: str | None) -> str | None:
-        """A signal any rank received, decided together every STOP_CHECK_EVERY calls.
+    def agree(self, stop: str | None, due: bool) -> tuple[str | None, bool]:
+        """A signal any rank received, and whether any rank's checkpoint is due: decided
+        together every STOP_CHECK_EVERY calls.
 
         Every rank calls this at the same points (each step and each epoch start), so they
         all reach the same answer at the same step, and none waits for a rank that left.
         """
         self._calls += 1
         if self._calls % STOP_CHECK_EVERY:
-            return None
-        flag = self.max(torch.tensor(0 if local is None else 1, device=self.device))
-        return (local or "SIGTERM") if flag.item() else None
+            return None, False
+        flags = torch.tensor([stop is not None, due], dtype=torch.long, device=self.device)
+        stop_flag, due_flag = self.max(flags).tolist()
+        return ((stop or "SIGTERM") if stop_flag else None), bool(due_flag)
+
+
+def gather(value: Any, world: World) -> list[Any]:
+    """Every rank's `value`, in rank order (one process: just its own)."""
+    if not world.distributed:
+        return [value]
+    values: list[Any] = [None] * world.size
+    dist.all_gather_object(values, value)
+    return values
 
 
 class Shard:
@@ -138,10 +150,10 @@ class Shard:
         return num_batches(len(self), batch_size, drop_last)
 
     def batches(
-        self, batch_size: int, *, shuffle=False, drop_last=False, generator=None
+        self, batch_size: int, *, shuffle=False, drop_last=False, generator=None, skip: int = 0
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.split)
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         end = n - n % self.world.size if self.even else n
         share = order[self.world.rank : end : self.world.size]
-        return self.split.batches(batch_size, drop_last=drop_last, order=share)
+        return self.split.batches(batch_size, drop_last=drop_last, order=share, skip=skip)

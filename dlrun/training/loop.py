@@ -4,6 +4,10 @@ It knows models, optimizers, tasks and batches, nothing about LeNet, Fashion-MNI
 folders: what happens after a step or an epoch (metrics, checkpoints, plots, early stopping)
 is a callback (training/callbacks.py), and what a regularizer does to the loss or the
 gradients is one of its hooks.
+
+An epoch in progress is an `EpochProgress` on the training state: the shuffle and random
+state it began with, the batches done, the metric sums so far. A step checkpoint saves it,
+and a run resumed from one goes on with the next batch exactly as if it had not stopped.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from rich.console import Console
@@ -25,6 +29,7 @@ from dlrun.optim.schedulers import EpochScheduler
 from dlrun.tasks import Task
 from dlrun.training.callbacks import Callback, EpochReport, overriding
 from dlrun.training.distributed import Reducer
+from dlrun.training.seeding import rng_state, set_rng_state
 
 COUNT = "_count"  # the sample count, reduced across ranks with the metric sums
 
@@ -54,6 +59,8 @@ class TrainState:
     first_step_seconds: float | None = None
     # Set by a SIGINT/SIGTERM handler: the loop stops after the step in progress.
     stop_signal: str | None = None
+    # The epoch in progress; None between epochs. Restored from a mid-epoch checkpoint.
+    progress: EpochProgress | None = None
 
     @property
     def forward_model(self) -> nn.Module:
@@ -64,6 +71,78 @@ class TrainState:
     def eval_model(self) -> nn.Module:
         """What evaluation runs forward: no gradients, so nothing to average across ranks."""
         return self.compiled or self.model
+
+
+@dataclass
+class EpochProgress:
+    """Where an epoch stands after `batches` of its steps.
+
+    `generator` and `rng` are the states the epoch began with, before its order was drawn;
+    `step_rng` the random state after its last step, set once a resumed epoch has drawn its
+    order again. The sums stay on the device, as the loop keeps them.
+    """
+
+    generator: torch.Tensor
+    rng: dict
+    first_bad_step: torch.Tensor  # -1, or the first step whose loss was not finite
+    batches: int = 0
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)
+    count: int = 0
+    logged: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+    recurrent_state: Any = None
+    step_rng: dict | None = None
+    seconds: float = 0.0  # training time of this epoch before a resume
+    started: float = field(default_factory=time.perf_counter)  # in this process
+
+    def elapsed(self) -> float:
+        """The epoch's training time so far, across resumes."""
+        return self.seconds + time.perf_counter() - self.started
+
+    @classmethod
+    def begin(cls, generator: torch.Generator, device: torch.device) -> EpochProgress:
+        first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
+        return cls(generator.get_state(), rng_state(), first_bad_step)
+
+    def rank_state(self) -> dict[str, Any]:
+        """What differs between data-parallel ranks, on the CPU, for a checkpoint."""
+        return {
+            "rng": self.rng,
+            "step_rng": rng_state(),
+            "first_bad_step": self.first_bad_step.cpu(),
+            "sums": {name: value.cpu() for name, value in self.sums.items()},
+            "count": self.count,
+            "logged": [(step, loss.cpu()) for step, loss in self.logged],
+            "recurrent_state": _moved(self.recurrent_state, torch.device("cpu")),
+        }
+
+    @classmethod
+    def restore(cls, shared: dict[str, Any], rank: dict[str, Any], device) -> EpochProgress:
+        """From a checkpoint's progress: what all ranks share, and this rank's own part."""
+        return cls(
+            generator=shared["generator"],
+            batches=shared["batches"],
+            seconds=shared.get("seconds", 0.0),
+            rng=rank["rng"],
+            first_bad_step=rank["first_bad_step"].to(device),
+            sums={name: value.to(device) for name, value in rank["sums"].items()},
+            count=rank["count"],
+            logged=[(step, loss.to(device)) for step, loss in rank["logged"]],
+            recurrent_state=_moved(rank["recurrent_state"], device),
+            step_rng=rank["step_rng"],
+        )
+
+
+class StepCheckpoints(Protocol):
+    """Checkpoints inside an epoch: the loop asks after every step."""
+
+    def due(self, state: TrainState) -> tuple[bool, bool]:
+        """Whether a checkpoint is due by the step count (the same on every rank), and by
+        the clock (the ranks agree on it)."""
+        ...
+
+    def save(self, state: TrainState) -> None:
+        """A checkpoint of `state`, `state.progress` included (every rank calls it)."""
+        ...
 
 
 @dataclass
@@ -80,11 +159,16 @@ class LoopOptions:
     channels_last: bool = False
     # Data-parallel runs: adds up metric sums across ranks and agrees on stopping.
     reducer: Reducer | None = None
+    step_checkpoints: StepCheckpoints | None = None
 
     def stop_signal(self, state: TrainState) -> str | None:
+        return self.agree(state, due=False)[0]
+
+    def agree(self, state: TrainState, due: bool) -> tuple[str | None, bool]:
+        """A stop signal, and whether a checkpoint is due: the same answer on every rank."""
         if self.reducer is None:
-            return state.stop_signal
-        return self.reducer.stop_signal(state.stop_signal)
+            return state.stop_signal, due
+        return self.reducer.agree(state.stop_signal, due)
 
 
 class Interrupted(Exception):
@@ -128,11 +212,9 @@ def _epochs(
         if stop := options.stop_signal(state):
             raise Interrupted(stop, epoch, state.step)
         lr = state.optimizer.param_groups[0]["lr"]
-        start = time.perf_counter()
         total = train.num_batches(options.batch_size, options.drop_last)
         with _progress(options.progress, f"epoch {epoch}/{options.epochs}", total) as advance:
-            train_metrics, steps = train_epoch(state, train, task, options, advance)
-        train_seconds = time.perf_counter() - start
+            train_metrics, steps, train_seconds = train_epoch(state, train, task, options, advance)
         for callback in after_train:
             callback.on_train_epoch_end(state)
         start = time.perf_counter()
@@ -164,7 +246,8 @@ def train_epoch(
     task: Task,
     options: LoopOptions,
     advance: Callable[[], None],
-) -> tuple[dict[str, float], list[dict[str, float]]]:
+) -> tuple[dict[str, float], list[dict[str, float]], float]:
+    """One epoch's training (or the rest of one): its metrics, steps.csv rows, seconds."""
     model = state.model
     hooks = StepHooks(
         scaler=state.scaler or torch.amp.GradScaler(enabled=False),
@@ -173,48 +256,96 @@ def train_epoch(
     )
     on_step = overriding(options.callbacks, "on_step_end")
     model.train()
-    sums: dict[str, torch.Tensor] = {}
-    count = 0
-    logged: list[tuple[int, torch.Tensor]] = []
-    recurrent_state = None
-    # The first step whose loss is not finite, tracked on the device: no per-step sync.
-    first_bad_step = torch.full((), -1, dtype=torch.long, device=_device(model))
-    for x, y in split.batches(
-        options.batch_size,
-        shuffle=options.shuffle,
-        drop_last=options.drop_last,
-        generator=state.generator,
-    ):
+    progress = _begin_epoch(state, model)
+    total = split.num_batches(options.batch_size, options.drop_last)
+    for x, y in _resumed(progress, split, options, state.generator):
         first_step = state.first_step_seconds is None
         started = time.perf_counter()
-        if split.stateful and recurrent_state is not None:
-            recurrent_state = model.detach_state(recurrent_state)
+        if split.stateful and progress.recurrent_state is not None:
+            progress.recurrent_state = model.detach_state(progress.recurrent_state)
         if options.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        carried = recurrent_state if split.stateful else None
-        output, loss, recurrent_state = _step(state, task, options, x, y, carried, hooks)
+        carried = progress.recurrent_state if split.stateful else None
+        output, loss, progress.recurrent_state = _step(state, task, options, x, y, carried, hooks)
         state.step += 1
         if first_step:  # one sync per run: the first step carries any compilation
             _synchronize(x.device)
             state.first_step_seconds = time.perf_counter() - started
-        if stop := options.stop_signal(state):
-            raise Interrupted(stop, state.epoch + 1, state.step)
-        bad = ~torch.isfinite(loss.detach())
-        first_bad_step = torch.where(bad & (first_bad_step < 0), state.step, first_bad_step)
+        _record(progress, task, output, y, loss, state.step, options.log_every_n_steps)
         for callback in on_step:
             callback.on_step_end(state)
-        # Sums stay on the device: one host sync per epoch, not one per step.
-        _accumulate(sums, task.batch_sums(output.detach().float(), y, loss.float()))
-        count += task.count(y)
-        if options.log_every_n_steps and state.step % options.log_every_n_steps == 0:
-            logged.append((state.step, loss.detach()))
+        # After the epoch's last step, its end is near: its own checkpoint and stop come then.
+        if progress.batches < total:
+            _checkpoint_or_stop(state, options)
         advance()
+    first_bad_step = progress.first_bad_step
     if options.reducer is not None:
         first_bad_step = options.reducer.max(first_bad_step)
     if (diverged_at := int(first_bad_step)) >= 0:
         raise Diverged(state.epoch + 1, diverged_at)
-    metrics, count = _finalize(task, sums, count, options.reducer)
-    return {**metrics, "count": count}, _step_rows(logged, state.epoch + 1)
+    metrics, count = _finalize(task, progress.sums, progress.count, options.reducer)
+    state.progress = None
+    rows = _step_rows(progress.logged, state.epoch + 1)
+    return {**metrics, "count": count}, rows, progress.elapsed()
+
+
+def _begin_epoch(state: TrainState, model: nn.Module) -> EpochProgress:
+    """A new epoch's progress, or the one a mid-epoch checkpoint restored."""
+    if state.progress is None:
+        state.progress = EpochProgress.begin(state.generator, _device(model))
+    state.progress.started = time.perf_counter()
+    return state.progress
+
+
+def _resumed(
+    progress: EpochProgress, split: BatchSource, options: LoopOptions, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The epoch's batches from `progress.batches` on. A resumed epoch draws its order from
+    the states it began with, then takes up the random state of its last step."""
+    if progress.step_rng is not None:
+        generator.set_state(progress.generator)
+        set_rng_state(progress.rng)
+    batches = split.batches(
+        options.batch_size,
+        shuffle=options.shuffle,
+        drop_last=options.drop_last,
+        generator=generator,
+        skip=progress.batches,
+    )
+    for batch in batches:
+        _take_step_rng(progress)
+        yield batch
+    _take_step_rng(progress)  # a checkpoint after the epoch's last step: no batch is left
+
+
+def _take_step_rng(progress: EpochProgress) -> None:
+    if progress.step_rng is not None:
+        set_rng_state(progress.step_rng)
+        progress.step_rng = None
+
+
+def _record(progress: EpochProgress, task: Task, output, y, loss, step: int, log_every: int):
+    """The step's share of the epoch's metrics. Sums stay on the device: one host sync per
+    epoch, not one per step, and the first non-finite loss is tracked there too."""
+    bad = ~torch.isfinite(loss.detach())
+    first_bad = progress.first_bad_step
+    progress.first_bad_step = torch.where(bad & (first_bad < 0), step, first_bad)
+    _accumulate(progress.sums, task.batch_sums(output.detach().float(), y, loss.float()))
+    progress.count += task.count(y)
+    progress.batches += 1
+    if log_every and step % log_every == 0:
+        progress.logged.append((step, loss.detach()))
+
+
+def _checkpoint_or_stop(state: TrainState, options: LoopOptions) -> None:
+    """A step checkpoint when one is due, and always before stopping for a signal."""
+    checkpoints = options.step_checkpoints
+    by_steps, by_time = checkpoints.due(state) if checkpoints is not None else (False, False)
+    stop, by_time = options.agree(state, by_time)
+    if checkpoints is not None and (by_steps or by_time or stop):
+        checkpoints.save(state)
+    if stop:
+        raise Interrupted(stop, state.epoch + 1, state.step)
 
 
 @dataclass
@@ -299,6 +430,15 @@ def _synchronize(device: torch.device) -> None:
 
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
+
+
+def _moved(value: Any, device: torch.device) -> Any:
+    """A recurrent state (a tensor, a tuple of them, or None) on `device`."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_moved(v, device) for v in value)
+    return value
 
 
 def _accumulate(sums: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 
 from omegaconf import MISSING
 
 from dlrun.config.ranges import at_least
+from dlrun.errors import DlrunError
 
 
 class MonitorMode(str, Enum):
@@ -58,6 +60,9 @@ class TrainerConfig:
     log_every_n_steps: int = field(default=MISSING, metadata=at_least(0))
     # A run folder or checkpoint to continue from; the run continues in that folder.
     resume: str | None = MISSING
+    # Checkpoints inside an epoch: every N optimizer steps (`500`) or every so long (`60s`,
+    # `10m`, `1h`); `0`: only after each epoch. See checkpoint_every().
+    checkpoint_every: str = MISSING
     progress: bool = MISSING
     # CPU threads for torch; null keeps torch's choice.
     num_threads: int | None = field(default=MISSING, metadata=at_least(1, null="torch's choice"))
@@ -67,3 +72,30 @@ class TrainerConfig:
     channels_last: bool = MISSING
     # torch.compile the model; the first step's time, compilation included, is reported.
     compile: bool = MISSING
+
+
+@dataclass(frozen=True)
+class CheckpointEvery:
+    """How often a checkpoint is taken inside an epoch: by steps, by time, or never."""
+
+    steps: int | None = None
+    seconds: float | None = None
+
+
+SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600}
+
+
+def checkpoint_every(value: object) -> CheckpointEvery:
+    """`trainer.checkpoint_every` read: `500` (steps), `60s`, `10m`, `1.5h`, or `0` (off)."""
+    text = str(value).strip()
+    if re.fullmatch(r"\d+", text):
+        steps = int(text)
+        return CheckpointEvery(steps=steps or None)
+    timed = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smh])", text)
+    if timed and float(timed[1]) > 0:
+        return CheckpointEvery(seconds=float(timed[1]) * SECONDS_PER_UNIT[timed[2]])
+    raise DlrunError(
+        f"trainer.checkpoint_every={value} is neither a number of steps nor a time: use N "
+        f"(every N optimizer steps, e.g. 500), a time such as 60s, 10m or 1h, or 0 for "
+        f"checkpoints only after each epoch."
+    )
