@@ -55,7 +55,11 @@ class Run:
 
     @property
     def status(self) -> str:
-        return str(self.summary.get("status", "missing"))
+        """summary.json's status; `killed` for a run that says `running` but has stopped."""
+        from dlrun.outputs.lock import status
+
+        summary = self.summary
+        return status(self.path, summary) if summary else "missing"
 
     def plot(self) -> Figure:
         from dlrun.outputs.io import read_csv_rows

@@ -45,7 +45,7 @@ from dlrun.errors import (
     report,
 )
 from dlrun.outputs import drawing
-from dlrun.outputs.naming import register_resolvers
+from dlrun.outputs.naming import folder_error, register_resolvers
 from dlrun.reporting import live, sweep_report
 from dlrun.training.world import World, world_from_env
 
@@ -65,6 +65,7 @@ class Caller:
     raise_errors = False
     output_dir: str | None = None
     pid: int | None = None  # the command's process; a launcher's workers are others
+    job_started = False  # whether Hydra got as far as calling a job (its folder exists)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dlrun.conf", config_name="config")
@@ -73,7 +74,7 @@ def _train(cfg: DictConfig) -> dict | float | None:
     hydra_cfg = HydraConfig.get()
     output_dir = hydra_cfg.runtime.output_dir
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    Caller.output_dir = output_dir
+    Caller.output_dir, Caller.job_started = output_dir, True
     try:
         validate(cfg)  # before torch is imported: a bad config answers at once
         from dlrun.recipe.recipe import run
@@ -100,10 +101,11 @@ def _train(cfg: DictConfig) -> dict | float | None:
         if Caller.raise_errors and not in_sweep:
             raise
         _report(err)
-        if not in_sweep:
+        # A folder another run writes: the sweep is a second one in the same folder, so it
+        # stops here, leaving that folder to its writer.
+        if not in_sweep or isinstance(err, FolderInUse):
             raise SystemExit(EXIT_USER_ERROR) from None
-        if not isinstance(err, FolderInUse):  # that folder is another run's to write
-            _mark_failed(output_dir, str(err))
+        _mark_failed(output_dir, str(err))
     except Exception as err:
         if not in_sweep:
             raise
@@ -202,12 +204,17 @@ def _compose_and_run(arguments: list[str]) -> None:
     full_error = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"
     _compose_once()
+    Caller.job_started = False
     try:
         _train()
     except CompactHydraException as err:
         if full_error == "1":
             raise
         raise explain(err, arguments) from None
+    except OSError as err:  # Hydra could not create the folder it was given
+        if Caller.job_started or err.filename is None:
+            raise
+        raise folder_error(err.filename, err) from None
     finally:
         if full_error is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)

@@ -65,15 +65,17 @@ def run_dir(fresh: str, resume: str | None) -> str:
     except OSError as err:
         # Raised inside Hydra's config resolution, an exception would print a traceback:
         # say it plainly and stop here.
-        report(
-            DlrunError(
-                f"Cannot create the run folder {base}: {err.strerror or err}. Run dlrun where "
-                f"it can write outputs/, or set hydra.run.dir (hydra.sweep.dir with -m) to a "
-                f"writable folder."
-            )
-        )
+        report(folder_error(base, err))
         raise SystemExit(EXIT_USER_ERROR) from None
     raise RuntimeError(f"no free run folder name next to {base}")
+
+
+def folder_error(folder: str | Path, err: OSError) -> DlrunError:
+    return DlrunError(
+        f"Cannot create the run folder {folder}: {err.strerror or err}. Run dlrun where it "
+        f"can write outputs/, or set hydra.run.dir (hydra.sweep.dir with -m) to a writable "
+        f"folder."
+    )
 
 
 def run_folder_of(resume: str) -> Path | None:

@@ -309,8 +309,8 @@ class Recipe:
         summary["warnings"] = self.norms.warnings if self.norms else []
         self.close(summary)
         raise RunDiverged(
-            f"The run diverged: {err}. It stopped; checkpoints/last.pt holds the last good "
-            f"epoch ({self.state.epoch}). Try a smaller optimizer.lr, gradient clipping "
+            f"The run diverged: {err}. It stopped; checkpoints/last.pt holds the last "
+            f"checkpoint before the loss went bad. Try a smaller optimizer.lr, gradient clipping "
             f"(regularizer=[grad_clip]) or another initialisation."
         ) from None
 

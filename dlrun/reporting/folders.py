@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlrun.errors import DlrunError
+from dlrun.outputs import lock
 from dlrun.outputs.io import read_csv_rows, read_json_object
 from dlrun.reporting import seeds
 from dlrun.reporting.seed_report import SeedComparison, compare_folders, print_comparison
@@ -183,9 +184,11 @@ def load_run(path: Path, root: Path) -> Run:
         try:
             data = read_json_object(summary_json)
             run.summary = data
-            run.status = str(data.get("status") or "unknown")
+            run.status = lock.status(path, data)
             if data.get("error"):
                 run.notes.append(str(data["error"]))
+            if run.status == "killed":
+                run.notes.append(lock.killed_note(path))
         except Exception as err:
             run.status = "unreadable"
             run.notes.append(f"unreadable summary.json: {_first_line(err)}")

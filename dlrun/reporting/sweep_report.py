@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from hydra.experimental.callback import Callback
 
 from dlrun.errors import DlrunError
+from dlrun.outputs import lock
 from dlrun.outputs.io import atomic_write, atomic_write_text, read_json_object
 from dlrun.reporting import seeds
 from dlrun.reporting.seed_report import (
@@ -319,8 +320,11 @@ def _row(job: _Job, keys: list[str]) -> dict[str, Any]:
         row["error"] = job.summary_error
         return row
     row.update(summary_cells(job.summary))
+    row["status"] = lock.status(job.path, job.summary)
     if job.summary.get("error"):
         row["error"] = str(job.summary["error"])
+    elif row["status"] == "killed":
+        row["error"] = lock.killed_note(job.path)
     return row
 
 

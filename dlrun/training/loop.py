@@ -257,8 +257,7 @@ def train_epoch(
     on_step = overriding(options.callbacks, "on_step_end")
     model.train()
     progress = _begin_epoch(state, model)
-    total = split.num_batches(options.batch_size, options.drop_last)
-    for x, y in _resumed(progress, split, options, state.generator):
+    for (x, y), last in _resumed(progress, split, options, state.generator):
         first_step = state.first_step_seconds is None
         started = time.perf_counter()
         if split.stateful and progress.recurrent_state is not None:
@@ -275,7 +274,7 @@ def train_epoch(
         for callback in on_step:
             callback.on_step_end(state)
         # After the epoch's last step, its end is near: its own checkpoint and stop come then.
-        if progress.batches < total:
+        if not last:
             _checkpoint_or_stop(state, options)
         advance()
     first_bad_step = progress.first_bad_step
@@ -299,23 +298,30 @@ def _begin_epoch(state: TrainState, model: nn.Module) -> EpochProgress:
 
 def _resumed(
     progress: EpochProgress, split: BatchSource, options: LoopOptions, generator: torch.Generator
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The epoch's batches from `progress.batches` on. A resumed epoch draws its order from
-    the states it began with, then takes up the random state of its last step."""
+) -> Iterator[tuple[tuple[torch.Tensor, torch.Tensor], bool]]:
+    """The epoch's batches from `progress.batches` on, each with whether it is the last. A
+    resumed epoch draws its order from the states it began with, then takes up the random
+    state of its last step."""
     if progress.step_rng is not None:
         generator.set_state(progress.generator)
         set_rng_state(progress.rng)
-    batches = split.batches(
-        options.batch_size,
-        shuffle=options.shuffle,
-        drop_last=options.drop_last,
-        generator=generator,
-        skip=progress.batches,
+    batches = iter(
+        split.batches(
+            options.batch_size,
+            shuffle=options.shuffle,
+            drop_last=options.drop_last,
+            generator=generator,
+            skip=progress.batches,
+        )
     )
-    for batch in batches:
+    # One batch ahead, to know the epoch's last (text epochs vary in length).
+    batch = next(batches, None)
+    while batch is not None:
+        following = next(batches, None)
         _take_step_rng(progress)
-        yield batch
-    _take_step_rng(progress)  # a checkpoint after the epoch's last step: no batch is left
+        yield batch, following is None
+        batch = following
+    _take_step_rng(progress)
 
 
 def _take_step_rng(progress: EpochProgress) -> None:
