@@ -1,8 +1,9 @@
 """A fault soak: SIGKILLs at random moments, some inside a checkpoint write, each followed by
 a resume. The run ends with the files of a run never stopped, and nothing half-written.
 
-The default suite kills twice (once inside a write) across 6 epochs; `pytest -m slow tests/test_soak.py -s`
-kills ten times across 20 epochs and prints how many steps the resumes repeated.
+The default suite kills twice (once inside a write) across 6 epochs;
+`pytest -m slow tests/test_soak.py -s` kills ten times across 20 epochs and prints how many
+steps the resumes repeated.
 """
 
 from __future__ import annotations
