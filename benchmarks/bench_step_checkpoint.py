@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/bench_step_checkpoint.py
 
-Each model trains twice in one process, set up by the recipe as `dlrun ARGS` sets it up:
-without step checkpoints (trainer.checkpoint_every=0) and with one every 10 steps. It
-prints, per model:
+Each model trains twice in one process (after a one-epoch warm-up), set up by the recipe as
+`dlrun ARGS` sets it up: without step checkpoints (trainer.checkpoint_every=0) and with one
+every 10 steps. It prints, per model:
 - the time a step checkpoint takes on the loop's thread (gathering the epoch's progress and
   serializing the state; the write and fsync run on a thread of their own), and the write;
 - the mean training step of the run without step checkpoints, the baseline;
@@ -20,10 +20,10 @@ import tempfile
 import time
 
 MODELS = {
-    "lenet": ["dataset=digits", "model=lenet", "trainer.epochs=3", "trainer.device=cpu"],
-    "char_lstm": ["experiment=char_lstm", "trainer.epochs=3", "trainer.device=cpu"],
+    "lenet": ["dataset=digits", "model=lenet", "trainer.batch_size=32", "trainer.epochs=4"],
+    "char_lstm": ["experiment=char_lstm", "trainer.epochs=12"],
 }
-COMMON = ["trainer.progress=false", "trainer.log_every_n_steps=0"]
+COMMON = ["trainer.device=cpu", "trainer.progress=false", "trainer.log_every_n_steps=0"]
 EVERY = 10
 
 
@@ -68,6 +68,7 @@ def train(overrides: list[str]) -> dict[str, float]:
 def main(names: list[str]) -> None:
     for name in names:
         base = MODELS[name]
+        train([*base, "trainer.epochs=1"])  # warm-up: first steps, caches, allocator
         without = train([*base, "trainer.checkpoint_every=0"])
         with_them = train([*base, f"trainer.checkpoint_every={EVERY}"])
         step_ms = without["train_seconds"] / without["steps"] * 1e3
