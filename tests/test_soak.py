@@ -32,9 +32,11 @@ RUN = (
     "diagnostics.every_n_steps=1",  # a row per step: how far each process got
 )
 
-# Checkpoint writes that take a tenth of a second between writing the bytes and renaming
-# them into place, so that kills aimed at a write land inside one.
+# In a process started with SLOW_WRITES=1, checkpoint writes take a tenth of a second between
+# writing the bytes and renaming them into place, so that kills aimed at a write land inside
+# one. Other processes write at full speed: their kills show what a resume repeats.
 SLOW_WRITES = """
+import os
 import time
 
 from dlrun.outputs import io
@@ -45,7 +47,8 @@ def slow_write(path, write, durable=True):
     def slowly(handle):
         write(handle)
         handle.flush()
-        time.sleep(0.1)
+        if os.environ.get("SLOW_WRITES"):
+            time.sleep(0.1)
 
     io.atomic_write(path, slowly, durable)
 
@@ -54,9 +57,11 @@ checkpoint.atomic_write = slow_write
 """
 
 
-def start(workdir: Path, epochs: int, *extra: str) -> subprocess.Popen:
+def start(workdir: Path, epochs: int, slow: bool, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
     env.pop("DLRUN_DATA", None)
+    if slow:
+        env["SLOW_WRITES"] = "1"
     run = (*RUN, f"trainer.epochs={epochs}", "plugins=[slow_writes]", "hydra.run.dir=soaked")
     return subprocess.Popen(
         [sys.executable, "-m", "dlrun", *run, *extra],
@@ -105,16 +110,19 @@ def wait_then_kill(process: subprocess.Popen, folder: Path, rng: random.Random, 
 def soak(workdir: Path, kills: int, epochs: int, seed: int) -> dict[str, float]:
     (workdir / "slow_writes.py").write_text(SLOW_WRITES)
     folder, rng = workdir / "soaked", random.Random(seed)
-    process, landed, repeated, repeated_before = start(workdir, epochs), 0, [], []
+    repeated: dict[bool, list[int]] = {False: [], True: []}  # by whether the kill was aimed
+    from_epoch_start = []
+    process, landed = start(workdir, epochs, slow=False), 0
     while landed < kills:
-        if not wait_then_kill(process, folder, rng, aimed=landed % 2 == 1):
+        aimed = landed % 2 == 1
+        if not wait_then_kill(process, folder, rng, aimed):
             break
         landed += 1
         json.loads((folder / "summary.json").read_text())  # whole, whenever it was killed
         got, resumes_at = reached(folder), checkpoint_step(folder)
-        repeated.append(got - resumes_at)
-        repeated_before.append(got % STEPS_PER_EPOCH)  # from the epoch's start, as before
-        process = start(workdir, epochs, "trainer.resume=soaked")
+        repeated[aimed].append(got - resumes_at)
+        from_epoch_start.append(got % STEPS_PER_EPOCH)  # what epoch checkpoints repeat
+        process = start(workdir, epochs, landed % 2 == 1, "trainer.resume=soaked")
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
     assert landed == kills, f"the run ended after {landed} kills"
@@ -136,9 +144,14 @@ def soak(workdir: Path, kills: int, epochs: int, seed: int) -> dict[str, float]:
     return {
         "kills": landed,
         "resumes": len(summary["resumed_from"]),
-        "mean_steps_repeated": sum(repeated) / len(repeated),
-        "mean_steps_repeated_from_epoch_start": sum(repeated_before) / len(repeated_before),
+        "steps_repeated_random_kills": _mean(repeated[False]),
+        "steps_repeated_kills_in_a_slow_write": _mean(repeated[True]),
+        "steps_repeated_with_epoch_checkpoints_only": _mean(from_epoch_start),
     }
+
+
+def _mean(values: list[int]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def test_two_kills_lose_nothing_and_the_run_ends_as_one_never_stopped(workdir):
