@@ -6,8 +6,11 @@ copies made by hand (a torn summary.json, a missing metrics.csv).
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,14 +24,28 @@ from dlrun.reporting.folders import differing_keys, flatten
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def run_report(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dlrun.cli.report", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def run_report(*args: str, cwd: Path, process: bool = False) -> subprocess.CompletedProcess:
+    """`dlrun-report ARGS`: in this process through its `main()`, or in its own."""
+    if process:
+        return subprocess.run(
+            [sys.executable, "-m", "dlrun.cli.report", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    from dlrun.cli import report
+
+    out, err, status, folder = io.StringIO(), io.StringIO(), 0, os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            report.main(list(args))
+    except SystemExit as exit:
+        status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    finally:
+        os.chdir(folder)
+    return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -110,7 +127,7 @@ def test_plots_are_redrawn_from_the_files(outputs, tmp_path):
 
 def test_an_empty_folder_is_one_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
-    result = run_report(str(tmp_path / "empty"), cwd=tmp_path)
+    result = run_report(str(tmp_path / "empty"), cwd=tmp_path, process=True)
     assert result.returncode == 2
     assert "No runs under" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "empty" / "report.csv").exists()
