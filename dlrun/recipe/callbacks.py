@@ -2,9 +2,10 @@
 
 The recipe lists them in the order they act after an epoch: early stopping first (it may
 put back the best weights before they are saved), then the best epoch, the run folder's
-rows, the loggers, the checkpoints, summary.json, the plots, the log line and generated
-text. Ranks other than 0 of a data-parallel run keep only the first three and the
-checkpoints, to which each rank gives its share of the epoch in progress.
+rows, the loggers, summary.json, the plots, the log line, generated text, and last the
+checkpoint, which carries all of the epoch's rows. Ranks other than 0 of a data-parallel run
+keep only the first three and the checkpoints, to which each rank gives its share of the
+epoch in progress.
 """
 
 from __future__ import annotations
