@@ -286,3 +286,24 @@ def test_a_lock_that_cannot_be_taken_is_one_paragraph(tmp_path, monkeypatch, kin
         monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(DlrunError, match="Cannot lock the run folder .*make it writable"):
         FolderLock(tmp_path).acquire()
+
+
+def test_a_resumed_run_keeps_the_warnings_of_its_layer_norms(workdir, monkeypatch):
+    run = (
+        *SMOKE,
+        "experiment=vanishing_gradients",
+        "trainer.batch_size=32",
+        "diagnostics.every_n_steps=1",
+        "trainer.checkpoint_every=1",
+        "trainer.epochs=1",
+    )
+    reference = trained(workdir, "whole", *run)
+    warnings = json.loads((reference / "summary.json").read_text())["warnings"]
+    assert warnings and warnings[0]["step"] < 5  # warned before the kill below
+    kill_after_checkpoint(monkeypatch, step=5)
+    with pytest.raises(Killed):
+        run_dlrun(*run, "hydra.run.dir=cut", cwd=workdir)
+    monkeypatch.undo()
+    resumed = trained(workdir, "cut", *run, "trainer.resume=cut")
+    assert json.loads((resumed / "summary.json").read_text())["warnings"] == warnings
+    assert_same_files(resumed, reference)

@@ -42,6 +42,20 @@ class LayerNorms:
         self._vanishing_streak = 0
         self._warned: set[str] = set()
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the warnings depend on, for a checkpoint: a resumed run warns as one never
+        stopped."""
+        return {
+            "vanishing_streak": self._vanishing_streak,
+            "warned": sorted(self._warned),
+            "warnings": list(self.warnings),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._vanishing_streak = state["vanishing_streak"]
+        self._warned = set(state["warned"])
+        self.warnings = list(state["warnings"])
+
     def record(self, epoch: int, step: int) -> list[dict[str, Any]]:
         """Norms of every layer now (after a backward pass), as diagnostics.csv rows.
 

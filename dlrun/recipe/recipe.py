@@ -168,6 +168,9 @@ class Recipe:
         self.norms = (
             setup.layer_norms(diagnostics, self.state.model) if self.world.is_main else None
         )
+        self.state.layer_norms = self.norms
+        if self.norms is not None and self.checkpoint and self.checkpoint.get("layer_norms"):
+            self.norms.load_state_dict(self.checkpoint["layer_norms"])
         self.callbacks = self._callbacks()
         for logger in self.loggers:
             logger.start(self.folder.path, self.config, self.folder.path.name)

@@ -56,6 +56,7 @@ def checkpoint_bytes(
         "stop_reason": state.stop_reason,
         "config": json.dumps(config),
         "history": None if history is None else json.dumps(history),
+        "layer_norms": None if state.layer_norms is None else state.layer_norms.state_dict(),
         "progress": None
         if progress is None or ranks is None
         else {

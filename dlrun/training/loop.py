@@ -61,6 +61,8 @@ class TrainState:
     stop_signal: str | None = None
     # The epoch in progress; None between epochs. Restored from a mid-epoch checkpoint.
     progress: EpochProgress | None = None
+    # Per-layer norms (diagnostics/norms.py) whose warnings depend on the records so far.
+    layer_norms: Any = None
 
     @property
     def forward_model(self) -> nn.Module:
