@@ -107,7 +107,9 @@ class RunFolder:
         self.metrics, self.timings = list(history["metrics"]), list(history["timings"])
         self.steps, self.diagnostics = list(history["steps"]), list(history["diagnostics"])
         self.generated = list(history["generated"])
-        rewritten = []
+        rewritten: list[str] = []
+        if not self.writes:  # the rows are kept in memory only
+            return rewritten
         for name, path in self._files().items():
             expected = self._text(name)
             try:
