@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -51,38 +52,47 @@ def run_dlrun(
 
 
 def _in_process(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    import contextlib
-    import io
-    import traceback
-
     import torch
 
     from dlrun.cli import main as cli
 
-    saved = (dict(os.environ), os.getcwd(), sys.argv, torch.get_num_threads())
-    out, err = io.StringIO(), io.StringIO()
-    status = 0
+    saved = (dict(os.environ), sys.argv, torch.get_num_threads())
     os.environ.pop("DLRUN_DATA", None)
     os.environ.update(env)
-    os.chdir(cwd)
     sys.argv = argv
+    try:
+        return call_main(cli.main, argv, cwd)
+    finally:
+        environ, sys.argv, threads = saved
+        os.environ.clear()
+        os.environ.update(environ)
+        torch.set_num_threads(threads)
+        _close_log_handlers()
+
+
+def call_main(
+    main: Callable[[], None], argv: Sequence[str], cwd: Path
+) -> subprocess.CompletedProcess:
+    """A command's `main()` called in this process, in `cwd`: its exit status, stdout and
+    stderr, as its own process would give them."""
+    import contextlib
+    import io
+    import traceback
+
+    out, err, status, folder = io.StringIO(), io.StringIO(), 0, os.getcwd()
+    os.chdir(cwd)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                cli.main()
+                main()
             except SystemExit as exit:
                 status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
             except Exception:  # what Python prints for an uncaught error, and its status
                 traceback.print_exc()
                 status = 1
     finally:
-        environ, folder, sys.argv, threads = saved
-        os.environ.clear()
-        os.environ.update(environ)
         os.chdir(folder)
-        torch.set_num_threads(threads)
-        _close_log_handlers()
-    return subprocess.CompletedProcess(argv, status, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(list(argv), status, out.getvalue(), err.getvalue())
 
 
 def _close_log_handlers() -> None:

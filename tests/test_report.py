@@ -6,18 +6,15 @@ copies made by hand (a torn summary.json, a missing metrics.csv).
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import SMOKE, run_dlrun
+from conftest import SMOKE, call_main, run_dlrun
 
 from dlrun.reporting.folders import differing_keys, flatten
 
@@ -36,16 +33,7 @@ def run_report(*args: str, cwd: Path, process: bool = False) -> subprocess.Compl
         )
     from dlrun.cli import report
 
-    out, err, status, folder = io.StringIO(), io.StringIO(), 0, os.getcwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            report.main(list(args))
-    except SystemExit as exit:
-        status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
-    finally:
-        os.chdir(folder)
-    return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())
+    return call_main(lambda: report.main(list(args)), ["dlrun-report", *args], cwd)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

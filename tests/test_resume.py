@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SMOKE, run_dlrun
+from conftest import SMOKE, call_main, run_dlrun
 
 from dlrun.errors import DlrunError
 from dlrun.outputs.lock import FolderLock
@@ -151,15 +151,11 @@ def test_a_second_writer_of_a_run_folder_stops_at_once_naming_the_holder(workdir
 
 
 def run_dlrun_report(workdir: Path) -> str:
-    import contextlib
-    import io
-
     from dlrun.cli import report
 
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        report.main([str(workdir)])
-    return out.getvalue()
+    result = call_main(lambda: report.main([str(workdir)]), ["dlrun-report"], workdir)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def test_a_run_that_says_running_but_holds_no_lock_was_killed(workdir):

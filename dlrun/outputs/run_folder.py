@@ -14,6 +14,7 @@ checkpoints/  last.pt and best.pt
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,16 @@ class RunFolder:
         self._plotted = time.monotonic()
         # The CSV files this run has written whole: later rows are appended to them.
         self._started: set[Path] = set()
+        # The rows files, and each one's rows as JSON, encoded once when added: a
+        # checkpoint carries them all (history_json) without encoding them again.
+        self._files = {
+            "metrics": self.metrics_csv,
+            "timings": self.timings_csv,
+            "steps": self.steps_csv,
+            "diagnostics": self.diagnostics_csv,
+            "generated": self.generated_txt,
+        }
+        self._encoded: dict[str, list[str]] = {name: [] for name in self._files}
 
     def remove_leftovers(self) -> None:
         """Temp files a killed write left (outputs/io.py); only the folder's lock holder
@@ -72,7 +83,7 @@ class RunFolder:
     def clear_rows(self) -> None:
         """A run that starts (again) from the beginning: no rows of an earlier start."""
         if self.writes:
-            for path in self._files().values():
+            for path in self._files.values():
                 path.unlink(missing_ok=True)
 
     def resumes(self) -> list[dict[str, Any]]:
@@ -83,15 +94,11 @@ class RunFolder:
             return []
         return list(found) if isinstance(found, list) else []
 
-    def history(self) -> dict[str, list]:
-        """The rows written so far, for a checkpoint: a resume rewrites the files from them."""
-        return {
-            "metrics": list(self.metrics),
-            "timings": list(self.timings),
-            "steps": list(self.steps),
-            "diagnostics": list(self.diagnostics),
-            "generated": list(self.generated),
-        }
+    def history_json(self) -> str:
+        """The rows written so far as one JSON object, for a checkpoint: a resume rewrites
+        the files from them (restore)."""
+        lists = (f'"{name}": [{", ".join(parts)}]' for name, parts in self._encoded.items())
+        return "{" + ", ".join(lists) + "}"
 
     def restore(self, epochs: int, history: dict[str, list] | None) -> list[str]:
         """On resume: the rows of the checkpoint's history. Rows a file has beyond them (what
@@ -107,10 +114,13 @@ class RunFolder:
         self.metrics, self.timings = list(history["metrics"]), list(history["timings"])
         self.steps, self.diagnostics = list(history["steps"]), list(history["diagnostics"])
         self.generated = list(history["generated"])
+        self._encoded = {name: [] for name in self._files}
+        for name in self._files:
+            self._remember(name, getattr(self, name))
         rewritten: list[str] = []
         if not self.writes:  # the rows are kept in memory only
             return rewritten
-        for name, path in self._files().items():
+        for name, path in self._files.items():
             expected = self._text(name)
             try:
                 intact = path.read_text(encoding="utf-8").startswith(expected)
@@ -138,15 +148,6 @@ class RunFolder:
             "generated": [b.rstrip("\n") for b in generated],
         }
 
-    def _files(self) -> dict[str, Path]:
-        return {
-            "metrics": self.metrics_csv,
-            "timings": self.timings_csv,
-            "steps": self.steps_csv,
-            "diagnostics": self.diagnostics_csv,
-            "generated": self.generated_txt,
-        }
-
     def _text(self, name: str) -> str:
         """A file's whole text, as this run's rows make it."""
         if name == "generated":
@@ -164,17 +165,19 @@ class RunFolder:
     def add_epoch(
         self, metrics: dict[str, Any], timings: dict[str, Any], steps: list[dict[str, Any]]
     ) -> None:
-        self._append(self.metrics_csv, self.metrics, [metrics])
-        self._append(self.timings_csv, self.timings, [timings])
+        self._append("metrics", [metrics])
+        self._append("timings", [timings])
         if steps:
-            self._append(self.steps_csv, self.steps, steps)
+            self._append("steps", steps)
 
     def add_diagnostics(self, rows: list[dict[str, Any]]) -> None:
-        self._append(self.diagnostics_csv, self.diagnostics, rows)
+        self._append("diagnostics", rows)
 
     def add_generated(self, epoch: int, samples: dict[str, str]) -> None:
         lines = [f"epoch {epoch}"] + [f"{prefix!r} -> {text!r}" for prefix, text in samples.items()]
-        self.generated.append("\n".join(lines))
+        block = "\n".join(lines)
+        self.generated.append(block)
+        self._remember("generated", [block])
         self._write(self.generated_txt, "\n\n".join(self.generated) + "\n")
 
     def write_init_stats(self, rows: list[dict[str, Any]]) -> None:
@@ -207,10 +210,16 @@ class RunFolder:
             drawing.draw("gradients", self.gradients_png, rows=self.diagnostics, title=title)
         self._plotted = now
 
-    def _append(self, path: Path, rows: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
+    def _remember(self, name: str, new: list) -> None:
+        if new:
+            self._encoded[name].append(json.dumps(new)[1:-1])
+
+    def _append(self, name: str, new: list[dict[str, Any]]) -> None:
         """Add rows to a CSV file: the same text as writing them all. The first time (and
         after a resume) the file is written whole; later rows are appended."""
+        path, rows = self._files[name], getattr(self, name)
         rows.extend(new)
+        self._remember(name, new)
         if not self.writes:
             return
         if path in self._started:

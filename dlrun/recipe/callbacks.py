@@ -121,7 +121,7 @@ class Checkpoints(Callback):
         ranks = distributed.gather(state.progress.rank_state(), self.world)
         if not self.world.is_main or any(int(r["first_bad_step"]) >= 0 for r in ranks):
             return
-        data = checkpoint_bytes(state, self.config, self.folder.history(), ranks)
+        data = checkpoint_bytes(state, self.config, self.folder.history_json(), ranks)
         self.writer.save(self.folder.checkpoints / LAST, data)
         self.saved_at = time.monotonic()
 
@@ -129,7 +129,7 @@ class Checkpoints(Callback):
         if not self.world.is_main:
             return
         best = [self.folder.checkpoints / BEST] if self.best.improved else []
-        data = checkpoint_bytes(state, self.config, self.folder.history())
+        data = checkpoint_bytes(state, self.config, self.folder.history_json())
         self.writer.save(self.folder.checkpoints / LAST, data, *best)
         self.saved_at = time.monotonic()
 

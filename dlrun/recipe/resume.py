@@ -46,13 +46,17 @@ def changes(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[A
     }
 
 
-def changeable(key: str) -> bool:
-    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in CHANGEABLE)
+def reason(key: str) -> str | None:
+    """What a resume does with a new value of `key`; None if it may not change it."""
+    for changeable, why in CHANGEABLE.items():
+        if key == changeable or (changeable.endswith(".") and key.startswith(changeable)):
+            return why
+    return None
 
 
 def check(differences: dict[str, tuple[Any, Any]], resume: str, overrides: list[str]) -> None:
     """Refuse, in one paragraph, every difference a resume cannot apply."""
-    refused = {k: v for k, v in differences.items() if not changeable(k)}
+    refused = {k: v for k, v in differences.items() if reason(k) is None}
     if not refused:
         return
     listed = "; ".join(f"{k}: {old} in the run, {new} now" for k, (old, new) in refused.items())
@@ -62,13 +66,6 @@ def check(differences: dict[str, tuple[Any, Any]], resume: str, overrides: list[
         f"trainer.resume={resume} continues a run whose settings differ from this command's, "
         f"and a resume cannot change them: {listed}. A resume may change only {keys}. Give "
         f"the run's own values{given}, or start a new run without trainer.resume."
-    )
-
-
-def reason(key: str) -> str:
-    """What a resume does with a new value of `key`."""
-    return next(
-        why for k, why in CHANGEABLE.items() if key == k or (k.endswith(".") and key.startswith(k))
     )
 
 
@@ -87,9 +84,7 @@ def apply_to_optimizer(optimizer, scheduler, lr: float | None, weight_decay: flo
             if "initial_lr" in group:  # set by a scheduler: where its schedule starts
                 group["initial_lr"] = lr
         if scheduler is not None and hasattr(scheduler.scheduler, "base_lrs"):
-            torch_scheduler = scheduler.scheduler
-            torch_scheduler.base_lrs = [lr] * len(optimizer.param_groups)
-            torch_scheduler._last_lr = [lr] * len(optimizer.param_groups)
+            scheduler.scheduler.base_lrs = [lr] * len(optimizer.param_groups)
     if weight_decay is not None:
         set_weight_decay(optimizer, weight_decay)
 

@@ -31,13 +31,14 @@ LAST, BEST = "last.pt", "best.pt"
 def checkpoint_bytes(
     state: TrainState,
     config: dict[str, Any],
-    history: dict[str, list] | None = None,
+    history: str | None = None,
     ranks: list[dict[str, Any]] | None = None,
 ) -> bytes:
     """The state as a checkpoint file's bytes: a copy that later steps no longer change.
 
-    `history` holds the run folder's rows so far; `ranks` each rank's share of the epoch in
-    progress (EpochProgress.rank_state), when the checkpoint is taken inside an epoch.
+    `history` holds the run folder's rows so far, as JSON (RunFolder.history_json); `ranks`
+    each rank's share of the epoch in progress (EpochProgress.rank_state), when the
+    checkpoint is taken inside an epoch.
     """
     progress = state.progress
     payload = {
@@ -55,7 +56,7 @@ def checkpoint_bytes(
         "best_epoch": state.best_epoch,
         "stop_reason": state.stop_reason,
         "config": json.dumps(config),
-        "history": None if history is None else json.dumps(history),
+        "history": history,
         "layer_norms": None if state.layer_norms is None else state.layer_norms.state_dict(),
         "progress": None
         if progress is None or ranks is None
