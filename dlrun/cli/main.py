@@ -20,10 +20,8 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import sys
 import tempfile
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -31,19 +29,12 @@ from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from dlrun.cli.jobs import Caller, job_errors, job_value, prepare_job
 from dlrun.config.composition import explain
 from dlrun.config.groups import check_choices
-from dlrun.config.hydra_plugins import check_plugins
+from dlrun.config.hydra_plugins import check_plugins, register_fused_launcher
 from dlrun.config.schema import register_configs, validate
-from dlrun.errors import (
-    EXIT_USER_ERROR,
-    ConfigError,
-    DlrunError,
-    FolderInUse,
-    RunDiverged,
-    RunInterrupted,
-    report,
-)
+from dlrun.errors import EXIT_USER_ERROR, ConfigError, DlrunError, report
 from dlrun.outputs import drawing
 from dlrun.outputs.naming import folder_error, register_resolvers
 from dlrun.reporting import live, sweep_report
@@ -51,21 +42,10 @@ from dlrun.training.world import World, world_from_env
 
 # A config that does not compose (unknown option, misspelt key, wrong type): Hydra's status.
 EXIT_CONFIG_ERROR = 1
-EXIT_DIVERGED = 3
 EXIT_STOPPED_AT_ONCE = 130
 EXIT_SWEEP_FAILED = 1
 
 log = logging.getLogger("dlrun")
-
-
-class Caller:
-    """Who started the command: the shell (errors printed, exit statuses) or the Python API
-    (errors raised), and the folders the last call left, for the API to open."""
-
-    raise_errors = False
-    output_dir: str | None = None
-    pid: int | None = None  # the command's process; a launcher's workers are others
-    job_started = False  # whether Hydra got as far as calling a job (its folder exists)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dlrun.conf", config_name="config")
@@ -75,73 +55,16 @@ def _train(cfg: DictConfig) -> dict | float | None:
     output_dir = hydra_cfg.runtime.output_dir
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     Caller.output_dir, Caller.job_started = output_dir, True
-    try:
+    with job_errors(output_dir, in_sweep):
         validate(cfg)  # before torch is imported: a bad config answers at once
         from dlrun.recipe.recipe import run
 
-        _prepare_job(cfg, hydra_cfg, output_dir, in_sweep)
+        prepare_job(cfg, hydra_cfg, output_dir, in_sweep)
         summary = run(cfg, output_dir)
         if os.getpid() != Caller.pid:  # a launcher's worker: the job's PNGs before it returns
             drawing.wait()
-        if cfg.optimized_metric:
-            return summary["optimized"]["value"]
-        return summary
-    except RunInterrupted as err:  # a sweep stops too: the user or the scheduler asked
-        if Caller.raise_errors:
-            raise
-        _report(err)
-        raise SystemExit(128 + signal.Signals[err.signal_name].value) from None
-    except RunDiverged as err:  # summary.json already says `diverged`
-        if Caller.raise_errors and not in_sweep:
-            raise
-        _report(err)
-        if not in_sweep:
-            raise SystemExit(EXIT_DIVERGED) from None
-    except DlrunError as err:
-        if Caller.raise_errors and not in_sweep:
-            raise
-        _report(err)
-        # A folder another run writes: the sweep is a second one in the same folder, so it
-        # stops here, leaving that folder to its writer.
-        if not in_sweep or isinstance(err, FolderInUse):
-            raise SystemExit(EXIT_USER_ERROR) from None
-        _mark_failed(output_dir, str(err))
-    except Exception as err:
-        if not in_sweep:
-            raise
-        log.exception("Job failed")  # the traceback goes to this job's train.log
-        _mark_failed(output_dir, f"{type(err).__name__}: {err}")
+        return job_value(cfg, summary)
     return None
-
-
-def _mark_failed(output_dir: str, error: str) -> None:
-    from dlrun.outputs.run_folder import RunFolder
-
-    RunFolder(output_dir).mark_failed(error)
-
-
-def _report(err: DlrunError) -> None:
-    """Rank 0 speaks for a data-parallel run: the other ranks stopped for the same reason."""
-    if world_from_env().is_main:
-        report(err)
-
-
-def _prepare_job(cfg: DictConfig, hydra_cfg, output_dir: str, in_sweep: bool) -> None:
-    """What depends on how this job was started: its thread share, continuing, the metric."""
-    from dlrun.sweeps import search
-    from dlrun.training.checkpoint import LAST
-    from dlrun.training.threads import thread_budget
-
-    launcher = hydra_cfg.launcher if in_sweep else None
-    threads = thread_budget(cfg.trainer.num_threads, launcher, world_from_env())
-    if threads is not None:
-        cfg.trainer.num_threads = threads
-    if in_sweep and not cfg.trainer.resume and (Path(output_dir) / "checkpoints" / LAST).is_file():
-        log.info("This job's folder has a checkpoint: continuing from it")
-        cfg.trainer.resume = output_dir
-    if cfg.optimized_metric:
-        direction = hydra_cfg.sweeper.get("direction") if in_sweep else None
-        search.check_metric(cfg.optimized_metric, direction)
 
 
 def main() -> None:
@@ -172,6 +95,7 @@ def run_command(arguments: list[str]) -> None:
     """The checks that need no config, then Hydra: what `dlrun ARGUMENTS` does."""
     register_resolvers()
     register_configs()
+    register_fused_launcher()
     sweep_report.last_failed_jobs = sweep_report.last_error = None
     check_plugins(arguments)
     scratch = None

@@ -55,3 +55,14 @@ def check_plugins(arguments: Sequence[str]) -> None:
                 f"Install dlrun's '{plugin.extra}' extra: pip install 'dlrun[{plugin.extra}]' "
                 f"(in a clone: pip install -e '.[{plugin.extra}]')."
             )
+
+
+def register_fused_launcher() -> None:
+    """`hydra/launcher=fused` ships with dlrun. Hydra finds launchers by scanning the
+    hydra_plugins package, which an editable install does not extend, so it is registered
+    here as well; a second registration of the same class is a no-op."""
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.dlrun_fused_launcher.fused_launcher import FusedLauncher
+
+    Plugins.instance().register(FusedLauncher)

@@ -20,6 +20,8 @@ import json
 import signal
 import subprocess
 import sys
+import threading
+from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
@@ -131,20 +133,60 @@ def _draw_here(requests: list[dict[str, Any]], errors: list[str]) -> None:
 
 
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
-    """The helper: draw each request in order; on `sync`, reply with the errors so far."""
+    """The helper: draw each request in order; on `sync`, reply with the errors so far.
+
+    Requests are read on a thread of their own, so a run never waits for the pipe, and a
+    PNG whose drawing is still queued when a newer one comes is drawn once, from the
+    newer rows (a fused sweep's runs hand over many at once).
+    """
     # A Ctrl-C or a scheduler's SIGTERM reaches the whole process group: the run decides
     # when to stop, and the helper ends when the run closes its pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    queue = _Queue()
+    threading.Thread(target=queue.read, args=(requests,), daemon=True).start()
     errors: list[str] = []
-    for line in requests:
-        request = json.loads(line)
-        if request["kind"] == "sync":
+    while (item := queue.take()) is not _END:
+        if item is _SYNC:
             replies.write(json.dumps(errors).encode() + b"\n")
             replies.flush()
             errors = []
         else:
-            _draw_here([request], errors)
+            _draw_here([item], errors)
+
+
+_SYNC, _END = object(), object()
+
+
+class _Queue:
+    """Drawings in the order their PNGs were first asked for, each PNG's newest request."""
+
+    def __init__(self) -> None:
+        self.order: deque[Any] = deque()  # PNG paths, _SYNC and _END markers
+        self.newest: dict[str, dict[str, Any]] = {}
+        self.ready = threading.Condition()
+
+    def read(self, requests: IO[bytes]) -> None:
+        for line in requests:
+            request = json.loads(line)
+            with self.ready:
+                if request["kind"] == "sync":
+                    self.order.append(_SYNC)
+                else:
+                    if request["path"] not in self.newest:
+                        self.order.append(request["path"])
+                    self.newest[request["path"]] = request
+                self.ready.notify()
+        with self.ready:
+            self.order.append(_END)
+            self.ready.notify()
+
+    def take(self) -> Any:
+        with self.ready:
+            while not self.order:
+                self.ready.wait()
+            item = self.order.popleft()
+            return self.newest.pop(item) if isinstance(item, str) else item
 
 
 if __name__ == "__main__":

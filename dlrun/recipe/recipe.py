@@ -24,6 +24,7 @@ import dlrun.config.builtins  # noqa: F401  (registers the built-in models, data
 from dlrun.config.options.trainer import checkpoint_every
 from dlrun.config.registry import DATASETS
 from dlrun.config.schema import validate
+from dlrun.data.shared import SharedData
 from dlrun.diagnostics.verdict import fit_verdict
 from dlrun.errors import RunDiverged, RunInterrupted
 from dlrun.models.initializers import weight_stats
@@ -52,8 +53,15 @@ log = logging.getLogger("dlrun")
 class Recipe:
     """Everything one run needs lives on `self`, set up step by step."""
 
-    def __init__(self, cfg: DictConfig, output_dir: str | Path, world: World | None = None):
+    def __init__(
+        self,
+        cfg: DictConfig,
+        output_dir: str | Path,
+        world: World | None = None,
+        shared: SharedData | None = None,
+    ):
         self.cfg, self.trainer = cfg, cfg.trainer
+        self.shared = shared  # data sets shared with other runs in this process
         self.output_dir = Path(output_dir)
         self.world = world or world_from_env()
         self.started = time.time()
@@ -105,7 +113,11 @@ class Recipe:
     def setup_data(self) -> None:
         """The data set, its task, and the splits placed on the device (sharded per rank)."""
         cfg, trainer, world = self.cfg, self.trainer, self.world
-        self.data = DATASETS.build(cfg.dataset)
+        if self.shared is None:
+            self.data = DATASETS.build(cfg.dataset)
+        else:
+            dataset = self.config["dataset"]
+            self.data = self.shared.dataset(dataset, lambda: DATASETS.build(cfg.dataset))
         self.task = task_for(self.data.meta, trainer.loss)
         self.monitor, self.mode = setup.monitor(trainer, self.task)
         if cfg.optimized_metric:
@@ -114,14 +126,20 @@ class Recipe:
         test_part = self.data.test.head(trainer.max_test_samples, seed=cfg.seed)
         self.sizes = len(train_part), len(test_part)
         self.train_targets = train_part.targets
-        self.train_split = setup.place_split(train_part, trainer, self.device)
-        self.test_split = setup.place_split(test_part, trainer, self.device)
+        self.train_split = self._placed(train_part)
+        self.test_split = self._placed(test_part)
         self.batch_size = trainer.batch_size or len(self.train_split)
         if world.distributed:
             self.train_split = Shard(self.train_split, world, even=True)
             self.test_split = Shard(self.test_split, world, even=False)
             self.batch_size = distributed.per_rank_batch(self.batch_size, world)
         setup.check_batches(self.train_split, self.test_split, self.batch_size, trainer)
+
+    def _placed(self, split):
+        def place():
+            return setup.place_split(split, self.trainer, self.device)
+
+        return place() if self.shared is None else self.shared.placed(split, self.device, place)
 
     def setup_state(self) -> None:
         """Model, initialisation, optimizer, scheduler: built, or restored from the checkpoint."""
@@ -247,16 +265,27 @@ class Recipe:
             # torchrun passes a terminal's Ctrl-C on to processes that had it already.
             with graceful_stop(self.state, repeat_grace=5.0 if self.world.distributed else 0.0):
                 fit(self.state, self.train_split, self.test_split, self.task, self.loop_options())
-        except Interrupted as err:
-            self._interrupted(err)
-        except Diverged as err:
-            self._diverged(err)
-        except BaseException as err:  # the loggers' runs end as failed, not left open
-            self.summary.finish_loggers(
-                self.loggers, {"status": "failed", "error": f"{type(err).__name__}: {err}"}
-            )
+        except (Interrupted, Diverged) as err:
+            return self.end(err)
+        except BaseException as err:
+            self.failed(err)
             raise
+        return self.end()
+
+    def end(self, stop: Interrupted | Diverged | None = None) -> dict[str, Any]:
+        """After the loop: the completed run's summary, or the stop's error (RunInterrupted,
+        RunDiverged) with the run folder saying so. A fused sweep ends its runs here too."""
+        if isinstance(stop, Interrupted):
+            self._interrupted(stop)
+        if isinstance(stop, Diverged):
+            self._diverged(stop)
         return self.finish()
+
+    def failed(self, err: BaseException) -> None:
+        """The loggers' runs end as failed, not left open."""
+        self.summary.finish_loggers(
+            self.loggers, {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+        )
 
     def finish(self) -> dict[str, Any]:
         """A completed run's summary: fit verdict, reference figures, the search's value."""

@@ -208,38 +208,49 @@ def _epochs(
     state: TrainState, train: BatchSource, test: BatchSource, task: Task, options: LoopOptions
 ) -> None:
     after_train = overriding(options.callbacks, "on_train_epoch_end")
-    on_epoch = overriding(options.callbacks, "on_epoch_end")
     while state.epoch < options.epochs and state.stop_reason is None:
         epoch = state.epoch + 1
         if stop := options.stop_signal(state):
             raise Interrupted(stop, epoch, state.step)
         lr = state.optimizer.param_groups[0]["lr"]
         total = train.num_batches(options.batch_size, options.drop_last)
-        with _progress(options.progress, f"epoch {epoch}/{options.epochs}", total) as advance:
-            train_metrics, steps, train_seconds = train_epoch(state, train, task, options, advance)
+        with progress_bar(options.progress, f"epoch {epoch}/{options.epochs}", total) as advance:
+            trained = train_epoch(state, train, task, options, advance)
         for callback in after_train:
             callback.on_train_epoch_end(state)
         start = time.perf_counter()
         test_metrics = evaluate(
             state.eval_model, test, task, options.eval_batch_size, options.autocast, options.reducer
         )
-        test_seconds = time.perf_counter() - start
-        state.epoch = epoch
-        metrics: dict[str, float] = {"epoch": epoch}
-        metrics.update({f"train_{k}": v for k, v in train_metrics.items() if k != "count"})
-        metrics.update({f"test_{k}": v for k, v in test_metrics.items() if k != "count"})
-        metrics["lr"] = lr
-        if state.scheduler is not None:
-            state.scheduler.step(metrics)
-        timings = {
-            "epoch": epoch,
-            "train_seconds": train_seconds,
-            "test_seconds": test_seconds,
-            "train_samples_per_s": train_metrics["count"] / train_seconds,
-        }
-        report = EpochReport(metrics, timings, steps)
-        for callback in on_epoch:
-            callback.on_epoch_end(state, report)
+        end_epoch(state, options, lr, trained, (test_metrics, time.perf_counter() - start))
+
+
+def end_epoch(
+    state: TrainState,
+    options: LoopOptions,
+    lr: float,
+    trained: tuple[dict[str, float], list[dict[str, float]], float],
+    tested: tuple[dict[str, float], float],
+) -> None:
+    """An epoch's training (metrics, step rows, seconds) and test pass (metrics, seconds)
+    become its rows: the scheduler steps on them and the callbacks hear of them."""
+    (train_metrics, steps, train_seconds), (test_metrics, test_seconds) = trained, tested
+    epoch = state.epoch = state.epoch + 1
+    metrics: dict[str, float] = {"epoch": epoch}
+    metrics.update({f"train_{k}": v for k, v in train_metrics.items() if k != "count"})
+    metrics.update({f"test_{k}": v for k, v in test_metrics.items() if k != "count"})
+    metrics["lr"] = lr
+    if state.scheduler is not None:
+        state.scheduler.step(metrics)
+    timings = {
+        "epoch": epoch,
+        "train_seconds": train_seconds,
+        "test_seconds": test_seconds,
+        "train_samples_per_s": train_metrics["count"] / train_seconds,
+    }
+    report = EpochReport(metrics, timings, steps)
+    for callback in overriding(options.callbacks, "on_epoch_end"):
+        callback.on_epoch_end(state, report)
 
 
 def train_epoch(
@@ -258,8 +269,8 @@ def train_epoch(
     )
     on_step = overriding(options.callbacks, "on_step_end")
     model.train()
-    progress = _begin_epoch(state, model)
-    for (x, y), last in _resumed(progress, split, options, state.generator):
+    progress = begin_epoch(state, model)
+    for (x, y), last in resumed_batches(progress, split, options, state.generator):
         first_step = state.first_step_seconds is None
         started = time.perf_counter()
         if split.stateful and progress.recurrent_state is not None:
@@ -277,20 +288,20 @@ def train_epoch(
             callback.on_step_end(state)
         # After the epoch's last step, its end is near: its own checkpoint and stop come then.
         if not last:
-            _checkpoint_or_stop(state, options)
+            checkpoint_or_stop(state, options)
         advance()
     first_bad_step = progress.first_bad_step
     if options.reducer is not None:
         first_bad_step = options.reducer.max(first_bad_step)
     if (diverged_at := int(first_bad_step)) >= 0:
         raise Diverged(state.epoch + 1, diverged_at)
-    metrics, count = _finalize(task, progress.sums, progress.count, options.reducer)
+    metrics, count = finalize(task, progress.sums, progress.count, options.reducer)
     state.progress = None
-    rows = _step_rows(progress.logged, state.epoch + 1)
+    rows = step_rows(progress.logged, state.epoch + 1)
     return {**metrics, "count": count}, rows, progress.elapsed()
 
 
-def _begin_epoch(state: TrainState, model: nn.Module) -> EpochProgress:
+def begin_epoch(state: TrainState, model: nn.Module) -> EpochProgress:
     """A new epoch's progress, or the one a mid-epoch checkpoint restored."""
     if state.progress is None:
         state.progress = EpochProgress.begin(state.generator, _device(model))
@@ -298,7 +309,7 @@ def _begin_epoch(state: TrainState, model: nn.Module) -> EpochProgress:
     return state.progress
 
 
-def _resumed(
+def resumed_batches(
     progress: EpochProgress, split: BatchSource, options: LoopOptions, generator: torch.Generator
 ) -> Iterator[tuple[tuple[torch.Tensor, torch.Tensor], bool]]:
     """The epoch's batches from `progress.batches` on, each with whether it is the last. A
@@ -345,7 +356,7 @@ def _record(progress: EpochProgress, task: Task, output, y, loss, step: int, log
         progress.logged.append((step, loss.detach()))
 
 
-def _checkpoint_or_stop(state: TrainState, options: LoopOptions) -> None:
+def checkpoint_or_stop(state: TrainState, options: LoopOptions) -> None:
     """A step checkpoint when one is due, and always before stopping for a signal."""
     checkpoints = options.step_checkpoints
     by_steps, by_time = checkpoints.due(state) if checkpoints is not None else (False, False)
@@ -385,7 +396,7 @@ def _step(state: TrainState, task: Task, options: LoopOptions, x, y, carried, ho
     return output, loss, recurrent_state
 
 
-def _step_rows(logged: list[tuple[int, torch.Tensor]], epoch: int) -> list[dict[str, float]]:
+def step_rows(logged: list[tuple[int, torch.Tensor]], epoch: int) -> list[dict[str, float]]:
     """steps.csv rows of the losses kept every log_every_n_steps steps: one sync for all."""
     if not logged:
         return []
@@ -417,11 +428,11 @@ def evaluate(
             loss = task.loss(output, y)
         _accumulate(sums, task.batch_sums(output.float(), y, loss.float()))
         count += task.count(y)
-    metrics, count = _finalize(task, sums, count, reducer)
+    metrics, count = finalize(task, sums, count, reducer)
     return {**metrics, "count": count}
 
 
-def _finalize(
+def finalize(
     task: Task, sums: dict[str, torch.Tensor], count: int, reducer: Reducer | None
 ) -> tuple[dict[str, float], int]:
     """Metrics from the sums of one pass, over every rank's share in data-parallel runs."""
@@ -455,7 +466,7 @@ def _accumulate(sums: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -
 
 
 @contextmanager
-def _progress(enabled: bool, title: str, total: int | None = None) -> Iterator[Callable[[], None]]:
+def progress_bar(enabled: bool, title: str, total: int | None = None) -> Iterator[Callable[[], None]]:
     """A transient rich progress bar over batches, or a no-op when off or not on a terminal."""
     console = Console(stderr=True)
     if not enabled or not console.is_terminal:

@@ -22,7 +22,8 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
-def graceful_stop(state: TrainState, repeat_grace: float = 0.0) -> Iterator[None]:
+def graceful_stop(*states: TrainState, repeat_grace: float = 0.0) -> Iterator[None]:
+    """Every state in `states` hears of the stop (a fused sweep stops all its runs)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
@@ -32,8 +33,9 @@ def graceful_stop(state: TrainState, repeat_grace: float = 0.0) -> Iterator[None
     def handle(signum: int, frame: object) -> None:
         nonlocal first_at
         name = signal.Signals(signum).name
-        if state.stop_signal is None:
-            state.stop_signal = name
+        if states[0].stop_signal is None:
+            for state in states:
+                state.stop_signal = name
             first_at = time.monotonic()
             log.warning("%s: stopping after this step (send it again to stop at once)", name)
             return

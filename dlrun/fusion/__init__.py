@@ -1,0 +1,1 @@
+"""Fused sweeps: jobs that share their shapes train as one program."""

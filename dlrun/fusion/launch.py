@@ -1,0 +1,203 @@
+"""The fused launcher's work: plan the sweep, set each group's runs up, train them as one.
+
+Jobs that cannot be fused, and groups of one, run as Hydra's basic launcher runs them; the
+log says why. A group's runs are set up one after the other, each in its own job (folder,
+train.log, lock), and trained by the fused loop (fusion/loop.py). Each run ends through
+its own recipe, so its folder is that of the same job run alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from omegaconf import DictConfig, open_dict
+
+from dlrun.cli.jobs import job_errors, job_value, prepare_job
+from dlrun.config.schema import validate
+from dlrun.data.shared import SharedData
+from dlrun.fusion import plan
+from dlrun.fusion.jobs import OpenJob
+from dlrun.fusion.loop import train_together
+from dlrun.fusion.members import Member
+from dlrun.outputs.lock import FolderLock
+from dlrun.recipe.recipe import Recipe
+from dlrun.training.callbacks import overriding
+from dlrun.training.loop import Diverged, Interrupted
+
+log = logging.getLogger("dlrun")
+
+
+@dataclass(eq=False)
+class Job:
+    index: int
+    overrides: list[str]
+    config: DictConfig
+
+    @property
+    def label(self) -> str:
+        return " ".join(filter_overrides(self.overrides))
+
+
+def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int):
+    setup_globals()
+    config = launcher.config
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    jobs = [
+        _compose(launcher, list(overrides), initial_job_idx + number)
+        for number, overrides in enumerate(job_overrides)
+    ]
+    results: dict[int, JobReturn] = {}
+    for group, reason in _plan(jobs, launcher.max_members):
+        if reason is not None:
+            log.info("Job #%d runs alone: %s (%s)", group[0].index, reason, group[0].label)
+            results[group[0].index] = _run_alone(launcher, group[0])
+        else:
+            numbers = ", ".join(f"#{job.index}" for job in group)
+            log.info("Jobs %s train as one program (%d runs)", numbers, len(group))
+            results.update(_run_group(launcher, group))
+        configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    return [results[job.index] for job in jobs]
+
+
+def _compose(launcher, overrides: list[str], index: int) -> Job:
+    config = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, overrides)
+    with open_dict(config):
+        config.hydra.job.id = index
+        config.hydra.job.num = index
+    return Job(index, overrides, config)
+
+
+def _plan(jobs: list[Job], max_members: int) -> list[tuple[list[Job], str | None]]:
+    """Groups of jobs to fuse (reason None), and jobs alone with the reason, in job order."""
+    units: list[tuple[list[Job], str | None]] = []
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        reason = plan.alone_reason(job.config)
+        if reason is not None:
+            units.append(([job], reason))
+        else:
+            groups.setdefault(plan.config_key(job.config), []).append(job)
+    for group in groups.values():
+        parts = plan.chunks(group, max_members)
+        if len(parts) > 1:
+            log.info(
+                "%d jobs share their shapes: split into %d groups of at most "
+                "hydra.launcher.max_members=%d",
+                len(group),
+                len(parts),
+                max_members,
+            )
+        for part in parts:
+            alone = "no other job of the sweep shares its shapes"
+            if len(parts) > 1:
+                alone = "the one job left over when its group was split"
+            units.append((part, alone if len(part) == 1 else None))
+    return sorted(units, key=lambda unit: unit[0][0].index)
+
+
+def _run_alone(launcher, job: Job) -> JobReturn:
+    return run_job(
+        hydra_context=launcher.hydra_context,
+        task_function=launcher.task_function,
+        config=job.config,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
+
+
+class _Group:
+    """A group's open jobs, their runs once set up, and what each job returns."""
+
+    def __init__(self, launcher, jobs: list[Job]) -> None:
+        self.launcher, self.jobs = launcher, jobs
+        self.shared = SharedData()
+        self.open: dict[Member, OpenJob] = {}
+        self.results: dict[int, JobReturn] = {}
+        self.index: dict[OpenJob, int] = {}
+        self.stop: SystemExit | None = None
+
+    def set_up(self, job: Job, locks: ExitStack) -> Member | None:
+        """The job's run set up by its recipe; None when that failed (recorded, as alone)."""
+        opened = OpenJob(self.launcher.hydra_context, self.launcher.task_function, job.config)
+        self.index[opened] = job.index
+        cfg, output_dir = opened.task_cfg, opened.output_dir
+        with opened.active(), job_errors(output_dir, in_sweep=True):
+            validate(cfg)
+            prepare_job(cfg, job.config.hydra, output_dir, in_sweep=True)
+            locks.enter_context(FolderLock(output_dir))
+            recipe = Recipe(cfg, output_dir, shared=self.shared)
+            recipe.setup()
+            member = Member(recipe, opened.active)
+            self.open[member] = opened
+            return member
+        self.results[job.index] = opened.close(None)
+        return None
+
+    def leave(self, member: Member, stop: Exception | None) -> None:
+        """A member's run ends, as it would alone: completed, diverged or stopped."""
+        opened, value = self.open[member], None
+        with opened.active():
+            try:
+                with job_errors(opened.output_dir, in_sweep=True):
+                    for callback in overriding(member.options.callbacks, "on_fit_end"):
+                        callback.on_fit_end(member.state)
+                    value = self._end(member, stop)
+            except SystemExit as exit_:  # a signal stops the sweep, once every run is saved
+                self.stop = exit_
+        self.results[self.index[opened]] = opened.close(value)
+
+    def alone(self, member: Member, reason: str) -> None:
+        opened, value = self.open[member], None
+        with member.turn():
+            log.info("This run trains alone: %s", reason)
+            with job_errors(opened.output_dir, in_sweep=True):
+                value = job_value(member.recipe.cfg, member.recipe.train())
+        self.results[self.index[opened]] = opened.close(value)
+
+    @staticmethod
+    def _end(member: Member, stop: Exception | None):
+        """The run's summary, or its stop's error; a failure of the loop fails the run."""
+        recipe = member.recipe
+        if stop is None or isinstance(stop, (Interrupted, Diverged)):
+            return job_value(recipe.cfg, recipe.end(stop))
+        recipe.failed(stop)
+        raise stop
+
+
+def _run_group(launcher, jobs: list[Job]) -> dict[int, JobReturn]:
+    group = _Group(launcher, jobs)
+    with ExitStack() as locks:
+        members = [m for job in jobs if (m := group.set_up(job, locks)) is not None]
+        together: dict[tuple, list[Member]] = {}
+        for member in members:
+            reason = plan.model_reason(member.state.model)
+            if reason is not None:
+                group.alone(member, reason)
+            else:
+                together.setdefault(plan.signature(member.recipe), []).append(member)
+        for same in together.values():
+            if len(same) == 1:
+                group.alone(same[0], "no other run of its group stands at the same step")
+                continue
+            _train(group, same)
+            if group.stop is not None:
+                raise group.stop
+    return group.results
+
+
+def _train(group: _Group, members: list[Member]) -> None:
+    try:
+        train_together(members, group.leave)
+    except Exception as err:  # the loop failed: every run still open fails with it
+        for member in members:
+            if group.index[group.open[member]] not in group.results:
+                group.leave(member, err)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,56 @@
+"""A member of a fused group: a run set up by its own recipe, trained with the others."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+
+import torch
+
+from dlrun.optim.regularizers import overrides
+from dlrun.recipe.recipe import Recipe
+from dlrun.training.loop import LoopOptions, StepHooks, TrainState
+from dlrun.training.seeding import rng_state, set_rng_state
+
+
+@dataclass(eq=False)
+class Member:
+    recipe: Recipe
+    # Its job's log files and Hydra config in place, while it logs or writes.
+    speaking: Callable[[], AbstractContextManager]
+    # Its global random state (Python's and torch's), as its run alone would have it.
+    rng: dict = field(default_factory=rng_state)
+    options: LoopOptions = field(init=False)
+    hooks: StepHooks = field(init=False)
+    sample: torch.Tensor = field(init=False)  # two inputs, for the layers' shapes
+
+    def __post_init__(self) -> None:
+        self.options = self.recipe.loop_options()
+        regularizers = self.state.regularizers
+        self.hooks = StepHooks(
+            scaler=torch.amp.GradScaler(enabled=False),
+            penalties=[r for r in regularizers if overrides(r, "penalty")],
+            before_step=[r for r in regularizers if overrides(r, "before_step")],
+        )
+        self.sample = next(iter(self.recipe.train_split.batches(2)))[0]
+
+    @property
+    def state(self) -> TrainState:
+        return self.recipe.state
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """The member's log files and random state in place: its callbacks run in it, so a
+        checkpoint records the member's own random state."""
+        with self.speaking(), self.random():
+            yield
+
+    @contextmanager
+    def random(self) -> Iterator[None]:
+        """The member's random state in the process, kept when it has drawn from it."""
+        set_rng_state(self.rng)
+        try:
+            yield
+        finally:
+            self.rng = rng_state()

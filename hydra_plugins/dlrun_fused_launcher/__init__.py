@@ -1,0 +1,1 @@
+"""dlrun's fused launcher for Hydra: `hydra/launcher=fused` (dlrun/fusion/)."""
