@@ -466,7 +466,9 @@ def _accumulate(sums: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -
 
 
 @contextmanager
-def progress_bar(enabled: bool, title: str, total: int | None = None) -> Iterator[Callable[[], None]]:
+def progress_bar(
+    enabled: bool, title: str, total: int | None = None
+) -> Iterator[Callable[[], None]]:
     """A transient rich progress bar over batches, or a no-op when off or not on a terminal."""
     console = Console(stderr=True)
     if not enabled or not console.is_terminal:
