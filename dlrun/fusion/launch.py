@@ -9,6 +9,7 @@ its own recipe, so its folder is that of the same job run alone.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ from dlrun.fusion import plan
 from dlrun.fusion.jobs import OpenJob
 from dlrun.fusion.loop import train_together
 from dlrun.fusion.members import Member
+from dlrun.outputs import drawing
 from dlrun.outputs.lock import FolderLock
+from dlrun.outputs.run_folder import PLOT_EVERY_SECONDS
 from dlrun.recipe.recipe import Recipe
 from dlrun.training.callbacks import overriding
 from dlrun.training.loop import Diverged, Interrupted
@@ -54,6 +57,8 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
         for number, overrides in enumerate(job_overrides)
     ]
     results: dict[int, JobReturn] = {}
+    # A group's runs end together: their PNGs are drawn on every core, not one after another.
+    drawing.use_helpers(os.cpu_count() or 1)
     for group, reason in _plan(jobs, launcher.max_members):
         if reason is not None:
             log.info("Job #%d runs alone: %s (%s)", group[0].index, reason, group[0].label)
@@ -193,6 +198,9 @@ def _run_group(launcher, jobs: list[Job]) -> dict[int, JobReturn]:
 
 
 def _train(group: _Group, members: list[Member]) -> None:
+    # The group's curves are redrawn as often as one run's, not once per run as often.
+    for member in members:
+        member.recipe.folder.plot_every = PLOT_EVERY_SECONDS * len(members)
     try:
         train_together(members, group.leave)
     except Exception as err:  # the loop failed: every run still open fails with it

@@ -1,11 +1,11 @@
 """The members' optimizers stepped as one per optimizer class.
 
-A merged optimizer's parameter groups are the members' own group dicts, and its state
-looks each parameter up in its member's optimizer. A member's scheduler, a resume's new
-learning rate and its checkpoint all see one state, and each group is updated by the
-class's own step, as when the member steps alone: torch.optim's optimizers update each
-group with that group's settings, element by element. Only the Python around each step
-(one call instead of one per member) is saved.
+torch.optim's optimizers update each parameter element by element with its group's
+settings, so the members' groups that have the same settings can be stepped as one group:
+the same arithmetic, in one call (on cuda, one foreach kernel for all members instead of
+one per member). The merged optimizer's state looks each parameter up in its member's
+optimizer, so a member's checkpoint holds its own state. The groups are merged again at
+each epoch's start: a member's scheduler changes its own group's settings at epoch ends.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def merged(optimizers: Sequence[torch.optim.Optimizer]) -> list[torch.optim.Opti
     result = []
     for same in by_class.values():
         one = copy.copy(same[0])
-        one.param_groups = [group for optimizer in same for group in optimizer.param_groups]
+        one.param_groups = _merged_groups([g for optimizer in same for g in optimizer.param_groups])
         one.state = MemberStates(
             {
                 param: optimizer.state
@@ -58,3 +58,15 @@ def merged(optimizers: Sequence[torch.optim.Optimizer]) -> list[torch.optim.Opti
             setattr(one, hooks, OrderedDict())
         result.append(one)
     return result
+
+
+def _merged_groups(groups: list[dict]) -> list[dict]:
+    """Groups with the same settings as one group of all their parameters."""
+    by_settings: dict[str, dict] = {}
+    for group in groups:
+        settings = {key: value for key, value in group.items() if key != "params"}
+        key = repr(sorted(settings.items()))
+        if key not in by_settings:
+            by_settings[key] = {**settings, "params": []}
+        by_settings[key]["params"].extend(group["params"])
+    return list(by_settings.values())

@@ -68,6 +68,9 @@ class _Helper:
 
 
 _helper: _Helper | None = None
+_extra: list[_Helper] = []  # more helpers, when a process draws for many runs at once
+_wanted = 1
+_assigned: dict[str, _Helper] = {}  # each PNG's helper: its drawings stay in order
 _errors: list[str] = []  # drawings that failed, reported by the next wait()
 
 
@@ -75,35 +78,58 @@ def start() -> None:
     """The helper, started on the first drawing: a run killed before it draws pays nothing."""
     global _helper
     if _helper is None or _helper.process.poll() is not None:
-        try:
-            _helper = _Helper()
-        except OSError:
-            _helper = None
-        else:
-            atexit.register(_helper.stop)  # what is still queued gets drawn
+        _helper = _started()
+
+
+def use_helpers(count: int) -> None:
+    """Draw on up to `count` helpers: a fused sweep's runs end together, with many PNGs."""
+    global _wanted
+    _wanted = max(1, count)
+
+
+def _started() -> _Helper | None:
+    try:
+        helper = _Helper()
+    except OSError:
+        return None
+    atexit.register(helper.stop)  # what is still queued gets drawn
+    return helper
+
+
+def _helper_for(path: str) -> _Helper | None:
+    start()
+    if _helper is None:
+        return None
+    helper = _assigned.get(path)
+    if helper is None:
+        if len(_extra) + 1 < _wanted and (another := _started()) is not None:
+            _extra.append(another)
+        helper = min([_helper, *_extra], key=lambda h: len(h.unconfirmed))
+        _assigned[path] = helper
+    return helper
 
 
 def draw(kind: str, path: Path, **arguments: Any) -> None:
     """Have `path` drawn (`kind` is curves or gradients); it is on disk after `wait()`."""
     request = {"kind": kind, "path": str(Path(path).absolute()), "arguments": arguments}
-    start()
-    if _helper is None:
+    helper = _helper_for(request["path"])
+    if helper is None:
         _draw_here([request], _errors)
         return
-    _helper.unconfirmed[request["path"]] = request
+    helper.unconfirmed[request["path"]] = request
     try:
-        _helper.send(request)
+        helper.send(request)
     except OSError:  # the helper has stopped: what it had not confirmed is drawn here
-        _take_over()
+        _take_over(helper)
 
 
 def wait() -> None:
     """Every drawing handed over is on disk; one that failed raises its reason."""
-    if _helper is not None:
+    for helper in [h for h in (_helper, *_extra) if h is not None]:
         try:
-            _errors.extend(_helper.confirm())
+            _errors.extend(helper.confirm())
         except OSError:
-            _take_over()
+            _take_over(helper)
     if _errors:
         errors = list(_errors)
         _errors.clear()
@@ -113,13 +139,17 @@ def wait() -> None:
         )
 
 
-def _take_over() -> None:
+def _take_over(helper: _Helper) -> None:
     global _helper
-    assert _helper is not None
-    requests = list(_helper.unconfirmed.values())
-    _helper.process.kill()
-    _helper.process.wait()
-    _helper = None
+    requests = list(helper.unconfirmed.values())
+    helper.process.kill()
+    helper.process.wait()
+    if helper is _helper:
+        _helper = None
+    elif helper in _extra:
+        _extra.remove(helper)
+    for path in [p for p, h in _assigned.items() if h is helper]:
+        del _assigned[path]
     _draw_here(requests, _errors)
 
 

@@ -57,6 +57,7 @@ class RunFolder:
         # The first drawing during training comes PLOT_EVERY_SECONDS after the start: a
         # short run draws once, at its end.
         self._plotted = time.monotonic()
+        self.plot_every = PLOT_EVERY_SECONDS
         # The CSV files this run has written whole: later rows are appended to them.
         self._started: set[Path] = set()
         # The rows files, and each one's rows as JSON, encoded once when added: a
@@ -202,7 +203,7 @@ class RunFolder:
         if (
             not self.writes
             or not self.metrics
-            or (not final and now - self._plotted < PLOT_EVERY_SECONDS)
+            or (not final and now - self._plotted < self.plot_every)
         ):
             return
         drawing.draw("curves", self.curves_png, rows=self.metrics, title=title, log_loss=log_loss)
