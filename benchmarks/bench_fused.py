@@ -36,6 +36,7 @@ FUSED = ["hydra/launcher=fused"]
 def command(arguments: list[str], folder: Path) -> tuple[float, float]:
     """Wall seconds and peak resident memory (MiB) of `dlrun ARGUMENTS`."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.setdefault("DLRUN_DATA", str(Path(__file__).resolve().parents[1] / "data"))
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "dlrun", *arguments],

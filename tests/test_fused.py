@@ -17,8 +17,8 @@ import torch
 from conftest import SMOKE, run_dlrun
 
 from dlrun.fusion.batched import batched_forward
+from dlrun.fusion.memory import members_that_fit
 from dlrun.fusion.optimizers import merged
-from dlrun.fusion.plan import members_that_fit
 
 MLP = (*SMOKE, "model=mlp", "model.hidden=[32]", "trainer.epochs=3", "trainer.checkpoint_every=7")
 FUSED = ("hydra/launcher=fused",)
@@ -163,3 +163,15 @@ def test_the_batched_forward_takes_the_tutorials_layers_and_refuses_others():
 def test_a_device_holds_the_members_its_free_memory_fits():
     assert members_that_fit(10 * 2**30, 2**30) == 8
     assert members_that_fit(2**20, 2**30) == 1
+
+
+def test_a_group_larger_than_the_device_holds_trains_in_parts(workdir, monkeypatch):
+    from dlrun.fusion import launch
+
+    monkeypatch.setattr(launch, "device_limit", lambda member: (2, 2**20))
+    done, members = sweep(workdir, "s", *MLP, "seed=0,1,2", *FUSED)
+    assert done.returncode == 0, done.stderr
+    assert "holds 2 of these runs (1 MiB each): 1 train in a later group" in done.stdout
+    assert all(
+        json.loads((m / "summary.json").read_text())["status"] == "completed" for m in members
+    )

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_wheel_installed_elsewhere_finds_its_configs(tmp_path):
     source = tmp_path / "source"
     source.mkdir()
-    for name in ("dlrun", "conf"):
+    for name in ("dlrun", "conf", "hydra_plugins"):
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
@@ -42,6 +42,7 @@ def test_wheel_installed_elsewhere_finds_its_configs(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "dlrun/conf/config.yaml" in names
     assert "dlrun/conf/model/lenet.yaml" in names
+    assert "hydra_plugins/dlrun_fused_launcher/fused_launcher.py" in names
 
     site = tmp_path / "site"
     subprocess.run(
@@ -84,3 +85,15 @@ def test_wheel_installed_elsewhere_finds_its_configs(tmp_path):
     assert result.returncode == 0, result.stderr
     (summary,) = (elsewhere / "outputs").glob("*/*/summary.json")
     assert json.loads(summary.read_text())["status"] == "completed"
+
+    # The fused launcher comes with the wheel: Hydra finds it in the installed copy.
+    launcher = subprocess.run(
+        [sys.executable, "-m", "dlrun", "hydra/launcher=fused", "--cfg", "hydra"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert launcher.returncode == 0, launcher.stderr
+    assert "hydra_plugins.dlrun_fused_launcher.fused_launcher.FusedLauncher" in launcher.stdout

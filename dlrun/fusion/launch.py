@@ -26,6 +26,7 @@ from dlrun.fusion import plan
 from dlrun.fusion.jobs import OpenJob
 from dlrun.fusion.loop import train_together
 from dlrun.fusion.members import Member
+from dlrun.fusion.memory import device_limit
 from dlrun.outputs import drawing
 from dlrun.outputs.lock import FolderLock
 from dlrun.outputs.run_folder import PLOT_EVERY_SECONDS
@@ -120,8 +121,8 @@ def _run_alone(launcher, job: Job) -> JobReturn:
 class _Group:
     """A group's open jobs, their runs once set up, and what each job returns."""
 
-    def __init__(self, launcher, jobs: list[Job]) -> None:
-        self.launcher, self.jobs = launcher, jobs
+    def __init__(self, launcher) -> None:
+        self.launcher = launcher
         self.shared = SharedData()
         self.open: dict[Member, OpenJob] = {}
         self.results: dict[int, JobReturn] = {}
@@ -177,24 +178,49 @@ class _Group:
 
 
 def _run_group(launcher, jobs: list[Job]) -> dict[int, JobReturn]:
-    group = _Group(launcher, jobs)
+    """Set the jobs' runs up, train them, end them; on cuda, as many as its memory holds
+    (measured on the first run), the others as the next group."""
+    group, end, rest = _Group(launcher), len(jobs), []
     with ExitStack() as locks:
-        members = [m for job in jobs if (m := group.set_up(job, locks)) is not None]
-        together: dict[tuple, list[Member]] = {}
-        for member in members:
-            reason = plan.model_reason(member.state.model)
-            if reason is not None:
-                group.alone(member, reason)
-            else:
-                together.setdefault(plan.signature(member.recipe), []).append(member)
-        for same in together.values():
-            if len(same) == 1:
-                group.alone(same[0], "no other run of its group stands at the same step")
+        members: list[Member] = []
+        for number, job in enumerate(jobs):
+            if number >= end:
+                break
+            if (member := group.set_up(job, locks)) is None:
                 continue
-            _train(group, same)
-            if group.stop is not None:
-                raise group.stop
+            members.append(member)
+            if len(members) == 1 and (limit := device_limit(member)) is not None:
+                fits, per_member = limit
+                if number + fits < len(jobs):
+                    end, rest = number + fits, jobs[number + fits :]
+                    log.info(
+                        "The device's free memory holds %d of these runs (%.0f MiB each): "
+                        "%d train in a later group",
+                        fits,
+                        per_member / 2**20,
+                        len(rest),
+                    )
+        _train_members(group, members)
+    if rest:
+        group.results.update(_run_group(launcher, rest))
     return group.results
+
+
+def _train_members(group: _Group, members: list[Member]) -> None:
+    together: dict[tuple, list[Member]] = {}
+    for member in members:
+        reason = plan.model_reason(member.state.model)
+        if reason is not None:
+            group.alone(member, reason)
+        else:
+            together.setdefault(plan.signature(member.recipe), []).append(member)
+    for same in together.values():
+        if len(same) == 1:
+            group.alone(same[0], "no other run of its group stands at the same step")
+            continue
+        _train(group, same)
+        if group.stop is not None:
+            raise group.stop
 
 
 def _train(group: _Group, members: list[Member]) -> None:

@@ -107,8 +107,3 @@ def signature(recipe) -> tuple:
         batches,
         state.step,
     )
-
-
-def members_that_fit(free_bytes: int, per_member_bytes: int, share: float = 0.8) -> int:
-    """How many members a device's free memory holds, keeping a margin."""
-    return max(1, int(free_bytes * share) // max(per_member_bytes, 1))
