@@ -175,3 +175,10 @@ def test_a_group_larger_than_the_device_holds_trains_in_parts(workdir, monkeypat
     assert all(
         json.loads((m / "summary.json").read_text())["status"] == "completed" for m in members
     )
+
+
+def test_a_group_size_below_one_is_refused_before_any_job_starts(workdir):
+    done, _ = sweep(workdir, "s", *MLP, "seed=0,1", *FUSED, "hydra.launcher.max_members=0")
+    assert done.returncode == 2
+    assert "hydra.launcher.max_members=0 is not a number of runs: use 1 or more" in done.stderr
+    assert not list((workdir / "s").glob("*/metrics.csv"))

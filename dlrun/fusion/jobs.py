@@ -57,12 +57,13 @@ class OpenJob:
         context.callbacks.on_job_start(config=config, task_function=task_function)
 
     @contextmanager
-    def active(self) -> Iterator[None]:
-        """This job's Hydra config and log handlers in place."""
+    def active(self, console: bool = True) -> Iterator[None]:
+        """This job's Hydra config and log handlers in place; without `console`, its lines
+        go to its train.log only (a fused group prints one line per epoch for all)."""
         root = logging.getLogger()
         hydra_cfg, handlers = HydraConfig.instance().cfg, root.handlers
         HydraConfig.instance().cfg = self.hydra_state
-        root.handlers = self.handlers
+        root.handlers = [h for h in self.handlers if console or isinstance(h, logging.FileHandler)]
         try:
             yield
         finally:

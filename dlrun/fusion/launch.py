@@ -22,6 +22,7 @@ from omegaconf import DictConfig, open_dict
 from dlrun.cli.jobs import job_errors, job_value, prepare_job
 from dlrun.config.schema import validate
 from dlrun.data.shared import SharedData
+from dlrun.errors import DlrunError
 from dlrun.fusion import plan
 from dlrun.fusion.jobs import OpenJob
 from dlrun.fusion.loop import train_together
@@ -49,6 +50,11 @@ class Job:
 
 
 def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int):
+    if not isinstance(launcher.max_members, int) or launcher.max_members < 1:
+        raise DlrunError(
+            f"hydra.launcher.max_members={launcher.max_members} is not a number of runs: "
+            f"use 1 or more (the default is 32; 1 trains every job alone)."
+        )
     setup_globals()
     config = launcher.config
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
@@ -161,7 +167,7 @@ class _Group:
 
     def alone(self, member: Member, reason: str) -> None:
         opened, value = self.open[member], None
-        with member.turn():
+        with opened.active(), member.random():
             log.info("This run trains alone: %s", reason)
             with job_errors(opened.output_dir, in_sweep=True):
                 value = job_value(member.recipe.cfg, member.recipe.train())

@@ -10,6 +10,7 @@ from one step; a member leaves the group after the epoch that ends it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -20,6 +21,7 @@ import torch
 from dlrun.fusion.members import Member
 from dlrun.fusion.optimizers import merged
 from dlrun.fusion.stacked import StackedModel
+from dlrun.recipe.callbacks import number
 from dlrun.training.callbacks import overriding
 from dlrun.training.loop import (
     Diverged,
@@ -33,6 +35,8 @@ from dlrun.training.loop import (
     step_rows,
 )
 from dlrun.training.signals import graceful_stop
+
+log = logging.getLogger("dlrun")
 
 # What happens to a member that leaves: None when its run ended, else why it stopped.
 Leave = Callable[[Member, Exception | None], None]
@@ -246,7 +250,26 @@ def _end_epoch(group, model: StackedModel, progresses, lrs) -> dict[Member, Dive
         with member.turn():
             tested_part = (test_metrics, seconds)
             end_epoch(member.state, member.options, lrs[member], trained[member], tested_part)
+    _log_epoch(tested, trained[next(iter(tested))][2], seconds)
     return diverged
+
+
+def _log_epoch(tested: dict, train_seconds: float, test_seconds: float) -> None:
+    """One console line per epoch for the group; each run's own line is in its train.log."""
+    lead = next(iter(tested))
+    metric = next(iter(lead.recipe.task.metrics))
+    values = [metrics[metric] for metrics in tested.values()]
+    log.info(
+        "epoch %d/%d  %d runs fused | test %s %s to %s | %.1fs + %.1fs test",
+        lead.state.epoch,
+        lead.options.epochs,
+        len(tested),
+        metric,
+        number(min(values)),
+        number(max(values)),
+        train_seconds,
+        test_seconds,
+    )
 
 
 @torch.inference_mode()

@@ -18,7 +18,7 @@ from dlrun.training.seeding import rng_state, set_rng_state
 class Member:
     recipe: Recipe
     # Its job's log files and Hydra config in place, while it logs or writes.
-    speaking: Callable[[], AbstractContextManager]
+    speaking: Callable[..., AbstractContextManager]
     # Its global random state (Python's and torch's), as its run alone would have it.
     rng: dict = field(default_factory=rng_state)
     options: LoopOptions = field(init=False)
@@ -41,9 +41,9 @@ class Member:
 
     @contextmanager
     def turn(self) -> Iterator[None]:
-        """The member's log files and random state in place: its callbacks run in it, so a
+        """The member's train.log and random state in place: its callbacks run in it, so a
         checkpoint records the member's own random state."""
-        with self.speaking(), self.random():
+        with self.speaking(console=False), self.random():
             yield
 
     @contextmanager
