@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SMOKE, run_dlrun
+from conftest import SMOKE, call_main, run_dlrun
 
 from dlrun.fusion.batched import batched_forward
 from dlrun.fusion.memory import members_that_fit
@@ -27,6 +27,12 @@ FUSED = ("hydra/launcher=fused",)
 def sweep(workdir: Path, name: str, *args: str, process: bool = False):
     done = run_dlrun("-m", *args, f"hydra.sweep.dir={name}", cwd=workdir, process=process)
     return done, sorted(p for p in (workdir / name).iterdir() if p.is_dir())
+
+
+def run_dlrun_report(*args: str, cwd: Path):
+    from dlrun.cli import report
+
+    return call_main(lambda: report.main(list(args)), ["dlrun-report", *args], cwd)
 
 
 def rows(folder: Path, name: str = "metrics.csv") -> list[dict[str, float]]:
@@ -61,6 +67,23 @@ def test_a_fused_sweep_matches_the_sweep_run_job_by_job(workdir):
         assert_close(job, member, rtol=1e-4)
         assert rows(job, "timings.csv")[-1]["epoch"] == rows(member, "timings.csv")[-1]["epoch"]
     assert (workdir / "fused" / "sweep_summary.csv").is_file()
+
+    # dlrun-eval scores a member's checkpoint as its run recorded it, up to the rounding of
+    # the batched kernels; dlrun-report reads the fused sweep as any other.
+    member = members[-1]
+    scored = subprocess.run(
+        [sys.executable, "-m", "dlrun.cli.eval_checkpoint", f"ckpt={member}", "device=cpu"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert scored.returncode == 0, scored.stderr
+    metrics = json.loads((member / "eval.json").read_text())["metrics"]
+    assert metrics["test_loss"] == pytest.approx(rows(member)[-1]["test_loss"], rel=1e-5)
+    report = run_dlrun_report(str(workdir / "fused"), cwd=workdir)
+    assert report.returncode == 0, report.stderr
+    assert "optimizer" in report.stdout  # the swept key, in its table
 
 
 def test_a_member_that_diverges_stops_and_the_others_go_on(workdir):
