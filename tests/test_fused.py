@@ -205,3 +205,13 @@ def test_a_group_size_below_one_is_refused_before_any_job_starts(workdir):
     assert done.returncode == 2
     assert "hydra.launcher.max_members=0 is not a number of runs: use 1 or more" in done.stderr
     assert not list((workdir / "s").glob("*/metrics.csv"))
+
+
+def test_members_may_differ_in_epochs_and_leave_after_their_last(workdir):
+    done, members = sweep(workdir, "s", *MLP, "trainer.epochs=1,3", *FUSED)
+    assert done.returncode == 0, done.stderr
+    assert "train as one program (2 runs)" in done.stdout
+    assert [len(rows(m)) for m in members] == [1, 3]
+    _, alone = sweep(workdir, "alone", *MLP, "trainer.epochs=1,3")
+    for job, member in zip(alone, members, strict=True):
+        assert_close(job, member, rtol=1e-4)
