@@ -17,9 +17,10 @@ Pick one option per group and override any value:
   dlrun -m optimizer=sgd,adam trainer=smoke dataset=digits     (a sweep)
   dlrun trainer.resume=outputs/<date>/<run>                    (continue a run)
   dlrun -m hydra/launcher=joblib optimizer=sgd,adam            (2+ jobs at a time)
+  dlrun -m hydra/launcher=fused 'seed=range(5)'                (a sweep as one program)
   dlrun -m hparams_search=optuna                               (an Optuna search)
   torchrun --standalone --nproc_per_node=2 -m dlrun ...        (one run, 2 processes)
-Launchers and searches need pip install 'dlrun[sweep]' (SLURM: 'dlrun[slurm]')."""
+joblib and Optuna need pip install 'dlrun[sweep]' (SLURM: 'dlrun[slurm]')."""
 
 FOOTER = """\
 Show the composed config: dlrun --cfg job [overrides]; Hydra's own flags: dlrun --hydra-help
