@@ -165,6 +165,8 @@ def test_merged_optimizers_share_the_members_groups_and_state():
         optimizer.step()
     assert set(optimizers[2].state_dict()["state"]) == {0, 1}  # the member holds its state
     assert "momentum_buffer" in optimizers[1].state[models[1].weight]
+    assert together[0].state.get(models[0].bias)["step"] == 1
+    assert together[0].state.get(torch.zeros(1)) is None
 
 
 def test_the_batched_forward_takes_the_tutorials_layers_and_refuses_others():

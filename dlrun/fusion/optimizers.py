@@ -34,7 +34,11 @@ class MemberStates(dict):
         self.owners = owners
 
     def __getitem__(self, param: torch.Tensor) -> dict:
-        return self.owners[param][param]
+        return self.owners[param][param]  # created there, as alone, on a first step
+
+    def get(self, param: torch.Tensor, default=None):
+        owner = self.owners.get(param)
+        return owner[param] if owner is not None and param in owner else default
 
 
 def merged(optimizers: Sequence[torch.optim.Optimizer]) -> list[torch.optim.Optimizer]:
