@@ -64,36 +64,27 @@ def test_wheel_installed_elsewhere_finds_its_configs(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}
-    where = subprocess.run(
-        [sys.executable, "-c", "import dlrun; print(dlrun.__file__)"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+
+    def installed(*args: str) -> subprocess.CompletedProcess:
+        """`python ARGS` in another folder, with the installed copy on the path."""
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    where = installed("-c", "import dlrun; print(dlrun.__file__)")
     assert where.stdout.strip().startswith(str(site)), "the test must run the installed copy"
 
-    result = subprocess.run(
-        [sys.executable, "-m", "dlrun", "dataset=digits", "trainer=smoke"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    result = installed("-m", "dlrun", "dataset=digits", "trainer=smoke")
     assert result.returncode == 0, result.stderr
     (summary,) = (elsewhere / "outputs").glob("*/*/summary.json")
     assert json.loads(summary.read_text())["status"] == "completed"
 
     # The fused launcher comes with the wheel: Hydra finds it in the installed copy.
-    launcher = subprocess.run(
-        [sys.executable, "-m", "dlrun", "hydra/launcher=fused", "--cfg", "hydra"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    launcher = installed("-m", "dlrun", "hydra/launcher=fused", "--cfg", "hydra")
     assert launcher.returncode == 0, launcher.stderr
     assert "hydra_plugins.dlrun_fused_launcher.fused_launcher.FusedLauncher" in launcher.stdout

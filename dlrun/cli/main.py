@@ -95,7 +95,7 @@ def run_command(arguments: list[str]) -> None:
     """The checks that need no config, then Hydra: what `dlrun ARGUMENTS` does."""
     register_resolvers()
     register_configs()
-    register_fused_launcher()
+    register_fused_launcher(arguments)
     sweep_report.last_failed_jobs = sweep_report.last_error = None
     check_plugins(arguments)
     scratch = None

@@ -57,10 +57,14 @@ def check_plugins(arguments: Sequence[str]) -> None:
             )
 
 
-def register_fused_launcher() -> None:
+def register_fused_launcher(arguments: Sequence[str]) -> None:
     """`hydra/launcher=fused` ships with dlrun. Hydra finds launchers by scanning the
     hydra_plugins package, which an editable install does not extend, so it is registered
-    here as well; a second registration of the same class is a no-op."""
+    here as well (a second registration of the same class is a no-op). Only a sweep needs
+    a launcher: a single run, `--cfg` or `--help` skips the scan this costs."""
+    sweep = {"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(arguments)
+    if not sweep and not any("launcher=fused" in argument for argument in arguments):
+        return
     from hydra.core.plugins import Plugins
 
     from hydra_plugins.dlrun_fused_launcher.fused_launcher import FusedLauncher

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 class OpenJob:
     def __init__(self, context: HydraContext, task_function: TaskFunction, config: DictConfig):
         self.context, self.task_function, self.config = context, task_function, config
+        self.number: int = config.hydra.job.num
         HydraConfig.instance().set_config(config)
         output_dir = os.path.join(
             str(OmegaConf.select(config, "hydra.sweep.dir")),

@@ -132,13 +132,11 @@ class _Group:
         self.shared = SharedData()
         self.open: dict[Member, OpenJob] = {}
         self.results: dict[int, JobReturn] = {}
-        self.index: dict[OpenJob, int] = {}
         self.stop: SystemExit | None = None
 
     def set_up(self, job: Job, locks: ExitStack) -> Member | None:
         """The job's run set up by its recipe; None when that failed (recorded, as alone)."""
         opened = OpenJob(self.launcher.hydra_context, self.launcher.task_function, job.config)
-        self.index[opened] = job.index
         cfg, output_dir = opened.task_cfg, opened.output_dir
         with opened.active(), job_errors(output_dir, in_sweep=True):
             validate(cfg)
@@ -163,7 +161,7 @@ class _Group:
                     value = self._end(member, stop)
             except SystemExit as exit_:  # a signal stops the sweep, once every run is saved
                 self.stop = exit_
-        self.results[self.index[opened]] = opened.close(value)
+        self.results[opened.number] = opened.close(value)
 
     def alone(self, member: Member, reason: str) -> None:
         opened, value = self.open[member], None
@@ -171,7 +169,7 @@ class _Group:
             log.info("This run trains alone: %s", reason)
             with job_errors(opened.output_dir, in_sweep=True):
                 value = job_value(member.recipe.cfg, member.recipe.train())
-        self.results[self.index[opened]] = opened.close(value)
+        self.results[opened.number] = opened.close(value)
 
     @staticmethod
     def _end(member: Member, stop: Exception | None):
@@ -237,7 +235,7 @@ def _train(group: _Group, members: list[Member]) -> None:
         train_together(members, group.leave)
     except Exception as err:  # the loop failed: every run still open fails with it
         for member in members:
-            if group.index[group.open[member]] not in group.results:
+            if group.open[member].number not in group.results:
                 group.leave(member, err)
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

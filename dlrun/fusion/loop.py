@@ -27,10 +27,12 @@ from dlrun.training.loop import (
     Diverged,
     EpochProgress,
     Interrupted,
+    accumulate,
     begin_epoch,
     end_epoch,
     finalize,
     progress_bar,
+    record_step,
     resumed_batches,
     step_rows,
 )
@@ -46,15 +48,13 @@ def train_together(members: list[Member], leave: Leave) -> None:
     """Train the members to their ends; `leave` is called once for each."""
     group = list(members)
     with graceful_stop(*(member.state for member in group)):
+        model = None  # built again only when a member has left
         while group:
-            lead = group[0].state
-            if stop := lead.stop_signal:
-                error = Interrupted(stop, lead.epoch + 1, lead.step)
-                for member in group:
-                    leave(member, error)
-                return
+            model = model or StackedModel(
+                [m.state.model for m in group], group[0].recipe.task, group[0].sample
+            )
             try:
-                diverged = _epoch(group)
+                diverged = _epoch(group, model)
             except Interrupted as error:
                 for member in group:
                     leave(member, error)
@@ -68,6 +68,7 @@ def train_together(members: list[Member], leave: Leave) -> None:
                 else:
                     continue
                 group.remove(member)
+                model = None
 
 
 @dataclass
@@ -94,17 +95,6 @@ class GroupProgress:
             ],
         )
 
-    def record(self, losses, sums, step: int, count: int, log_every: int) -> None:
-        bad = ~torch.isfinite(losses.detach())
-        first_bad = self.first_bad_step
-        self.first_bad_step = torch.where(bad & (first_bad < 0), step, first_bad)
-        for name, value in sums.items():
-            self.sums[name] = self.sums[name] + value if name in self.sums else value
-        self.count += count
-        self.batches += 1
-        if log_every and step % log_every == 0:
-            self.logged.append((step, losses.detach()))
-
     def scatter(self, progresses: list[EpochProgress]) -> None:
         """Each member's share into its own progress (for a checkpoint, or the epoch's end)."""
         for i, progress in enumerate(progresses):
@@ -114,10 +104,12 @@ class GroupProgress:
             progress.logged = [(step, losses[i].clone()) for step, losses in self.logged]
 
 
-def _epoch(group: list[Member]) -> dict[Member, Diverged]:
+def _epoch(group: list[Member], model: StackedModel) -> dict[Member, Diverged]:
     """One epoch of every member (or the rest of one); the members whose loss went bad."""
     lead = group[0]
-    model = StackedModel([m.state.model for m in group], lead.recipe.task, lead.sample)
+    if stop := lead.state.stop_signal:  # every member's state heard of it
+        raise Interrupted(stop, lead.state.epoch + 1, lead.state.step)
+    # Merged each epoch: the members' schedulers change their groups at epoch ends.
     optimizers = merged([m.state.optimizer for m in group])
     lrs = {m: m.state.optimizer.param_groups[0]["lr"] for m in group}
     progresses = []
@@ -142,7 +134,7 @@ def _epoch(group: list[Member]) -> dict[Member, Diverged]:
             if lead.state.first_step_seconds is None:
                 _first_step(group, xs, started)
             count = lead.recipe.task.count(ys[0])
-            progress.record(losses, sums, lead.state.step, count, options.log_every_n_steps)
+            record_step(progress, losses, sums, count, lead.state.step, options.log_every_n_steps)
             _on_step(group)
             if not last:
                 _checkpoint_or_stop(group, progress, progresses)
@@ -288,8 +280,7 @@ def _evaluate(group: list[Member], model: StackedModel, trained: dict) -> dict:
         else:
             x, y = (torch.stack(parts) for parts in zip(*batch, strict=True))
             one = y[0]
-        for name, value in model.eval_sums(x, y, shared).items():
-            sums[name] = sums[name] + value if name in sums else value
+        accumulate(sums, model.eval_sums(x, y, shared))
         count += task.count(one)
     tested = {}
     for i, member in enumerate(group):

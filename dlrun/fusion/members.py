@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-from dlrun.optim.regularizers import overrides
 from dlrun.recipe.recipe import Recipe
 from dlrun.training.loop import LoopOptions, StepHooks, TrainState
 from dlrun.training.seeding import rng_state, set_rng_state
@@ -27,12 +26,7 @@ class Member:
 
     def __post_init__(self) -> None:
         self.options = self.recipe.loop_options()
-        regularizers = self.state.regularizers
-        self.hooks = StepHooks(
-            scaler=torch.amp.GradScaler(enabled=False),
-            penalties=[r for r in regularizers if overrides(r, "penalty")],
-            before_step=[r for r in regularizers if overrides(r, "before_step")],
-        )
+        self.hooks = StepHooks.of(self.state)
         self.sample = next(iter(self.recipe.train_split.batches(2)))[0]
 
     @property

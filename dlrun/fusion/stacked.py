@@ -68,22 +68,19 @@ class StackedModel:
     def train_step(self, x: torch.Tensor, y: torch.Tensor, masks: Sequence[torch.Tensor]):
         """Every member's loss (M,) and batch sums ({name: (M,)}) for stacked batches."""
         if self.batched is not None:
-            output = self.batched(self.stacked(), x, masks)
-            return self._vmap(self._scored, (0, 0))(output, y)
+            return self._vmap(self._scored, (0, 0))(self.batched(self.stacked(), x, masks), y)
         self.template.train()
-        run = self._vmap(self._train, (0, 0, 0, 0))
-        return run(self.stacked(), x, y, tuple(masks))
+        return self._vmap(self._train, (0, 0, 0, 0))(self.stacked(), x, y, tuple(masks))
 
     def eval_sums(self, x: torch.Tensor, y: torch.Tensor, shared: bool):
         """Every member's batch sums on a test batch; `shared`: one batch for all."""
         if self.batched is not None:
-            members = len(self.parameters)
-            inputs = x.expand(members, *x.shape) if shared else x
+            inputs = x.expand(len(self.parameters), *x.shape) if shared else x
             output = self.batched(self.stacked(), inputs, None)
-            return self._vmap(self._eval_scored, (0, None if shared else 0))(output, y)
+            return self._vmap(self._scored, (0, None if shared else 0))(output, y)[1]
         self.template.eval()
         dims = (0, None, None) if shared else (0, 0, 0)
-        return self._vmap(self._eval, dims)(self.stacked(), x, y)
+        return self._vmap(self._eval, dims)(self.stacked(), x, y)[1]
 
     def _vmap(self, function: Callable, in_dims: tuple) -> Callable:
         key = (function.__name__, in_dims)
@@ -93,20 +90,16 @@ class StackedModel:
 
     def _train(self, params, x, y, masks):
         _masks[:] = list(masks)
+        return self._eval(params, x, y)
+
+    def _eval(self, params, x, y):
+        """One member's loss and batch sums: the template run on its parameters."""
         output, _ = self.task.forward(partial(functional_call, self.template, params), x, None)
-        loss = self.task.loss(output, y)
-        return loss, self.task.batch_sums(output.detach().float(), y, loss.float())
+        return self._scored(output, y)
 
     def _scored(self, output, y):
         loss = self.task.loss(output, y)
         return loss, self.task.batch_sums(output.detach().float(), y, loss.float())
-
-    def _eval_scored(self, output, y):
-        return self.task.batch_sums(output.float(), y, self.task.loss(output, y).float())
-
-    def _eval(self, params, x, y):
-        output, _ = self.task.forward(partial(functional_call, self.template, params), x, None)
-        return self.task.batch_sums(output.float(), y, self.task.loss(output, y).float())
 
     @torch.no_grad()
     def _mask_shapes(self, sample: torch.Tensor) -> list[tuple[int, ...]]:

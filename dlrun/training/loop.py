@@ -262,11 +262,7 @@ def train_epoch(
 ) -> tuple[dict[str, float], list[dict[str, float]], float]:
     """One epoch's training (or the rest of one): its metrics, steps.csv rows, seconds."""
     model = state.model
-    hooks = StepHooks(
-        scaler=state.scaler or torch.amp.GradScaler(enabled=False),
-        penalties=[r for r in state.regularizers if overrides(r, "penalty")],
-        before_step=[r for r in state.regularizers if overrides(r, "before_step")],
-    )
+    hooks = StepHooks.of(state)
     on_step = overriding(options.callbacks, "on_step_end")
     model.train()
     progress = begin_epoch(state, model)
@@ -283,7 +279,8 @@ def train_epoch(
         if first_step:  # one sync per run: the first step carries any compilation
             _synchronize(x.device)
             state.first_step_seconds = time.perf_counter() - started
-        _record(progress, task, output, y, loss, state.step, options.log_every_n_steps)
+        sums = task.batch_sums(output.detach().float(), y, loss.float())
+        record_step(progress, loss, sums, task.count(y), state.step, options.log_every_n_steps)
         for callback in on_step:
             callback.on_step_end(state)
         # After the epoch's last step, its end is near: its own checkpoint and stop come then.
@@ -343,17 +340,29 @@ def _take_step_rng(progress: EpochProgress) -> None:
         progress.step_rng = None
 
 
-def _record(progress: EpochProgress, task: Task, output, y, loss, step: int, log_every: int):
+class StepTotals(Protocol):
+    """What an epoch's steps add up: an EpochProgress, or a fused group's, stacked."""
+
+    sums: dict[str, torch.Tensor]
+    first_bad_step: torch.Tensor
+    count: int
+    batches: int
+    logged: list[tuple[int, torch.Tensor]]
+
+
+def record_step(
+    totals: StepTotals, loss, sums: dict[str, torch.Tensor], count: int, step: int, log_every: int
+) -> None:
     """The step's share of the epoch's metrics. Sums stay on the device: one host sync per
     epoch, not one per step, and the first non-finite loss is tracked there too."""
     bad = ~torch.isfinite(loss.detach())
-    first_bad = progress.first_bad_step
-    progress.first_bad_step = torch.where(bad & (first_bad < 0), step, first_bad)
-    _accumulate(progress.sums, task.batch_sums(output.detach().float(), y, loss.float()))
-    progress.count += task.count(y)
-    progress.batches += 1
+    first_bad = totals.first_bad_step
+    totals.first_bad_step = torch.where(bad & (first_bad < 0), step, first_bad)
+    accumulate(totals.sums, sums)
+    totals.count += count
+    totals.batches += 1
     if log_every and step % log_every == 0:
-        progress.logged.append((step, loss.detach()))
+        totals.logged.append((step, loss.detach()))
 
 
 def checkpoint_or_stop(state: TrainState, options: LoopOptions) -> None:
@@ -374,6 +383,15 @@ class StepHooks:
     scaler: torch.amp.GradScaler
     penalties: list[Regularizer]
     before_step: list[Regularizer]
+
+    @classmethod
+    def of(cls, state: TrainState) -> StepHooks:
+        regularizers = state.regularizers
+        return cls(
+            scaler=state.scaler or torch.amp.GradScaler(enabled=False),
+            penalties=[r for r in regularizers if overrides(r, "penalty")],
+            before_step=[r for r in regularizers if overrides(r, "before_step")],
+        )
 
 
 def _step(state: TrainState, task: Task, options: LoopOptions, x, y, carried, hooks: StepHooks):
@@ -426,7 +444,7 @@ def evaluate(
                 model, x, recurrent_state if split.stateful else None
             )
             loss = task.loss(output, y)
-        _accumulate(sums, task.batch_sums(output.float(), y, loss.float()))
+        accumulate(sums, task.batch_sums(output.float(), y, loss.float()))
         count += task.count(y)
     metrics, count = finalize(task, sums, count, reducer)
     return {**metrics, "count": count}
@@ -460,7 +478,7 @@ def _moved(value: Any, device: torch.device) -> Any:
     return value
 
 
-def _accumulate(sums: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> None:
+def accumulate(sums: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> None:
     for name, value in batch.items():
         sums[name] = sums[name] + value if name in sums else value
 

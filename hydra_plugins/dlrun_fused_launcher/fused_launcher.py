@@ -1,9 +1,9 @@
 """`hydra/launcher=fused`: a sweep's jobs that share their shapes train as one program.
 
 Hydra finds launchers in the `hydra_plugins` package only; the work is in dlrun/fusion/.
+Hydra's scan runs this module before it is in sys.modules, so it has no
+`from __future__ import annotations`: a dataclass would look its string annotations up there.
 """
-
-from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
