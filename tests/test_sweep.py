@@ -315,3 +315,13 @@ def test_multirun_writes_the_sweep_report(workdir):
     assert "dataset" not in rows[0] and float(rows[1]["final_test_acc"]) > 0
     assert (sweep_dir / "comparison.png").read_bytes().startswith(PNG_MAGIC)
     assert "sweep_summary.csv" in result.stdout
+
+
+@pytest.mark.parametrize("launcher", ["basic", "fused"])
+def test_a_sweep_with_no_jobs_stops_with_one_paragraph(workdir, launcher):
+    result = run_dlrun(
+        "-m", *BASE, "seed=range(0)", f"hydra/launcher={launcher}", "hydra.sweep.dir=s", cwd=workdir
+    )
+    assert result.returncode == 2, result.stdout
+    assert "This sweep has no jobs: seed=range(0) gives no values" in result.stderr
+    assert not list((workdir / "s").glob("*/summary.json"))

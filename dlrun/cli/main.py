@@ -189,6 +189,8 @@ def _compose_each_job_once() -> None:
         return compose_job(self, master_config, sweep_overrides)
 
     def validate_batch_is_legal(self, batch):
+        if not batch:
+            raise DlrunError(no_jobs(self.config))
         kept.clear()
         context = getattr(self, "hydra_context", None)
         loader = context.config_loader if context is not None else self.config_loader
@@ -200,6 +202,24 @@ def _compose_each_job_once() -> None:
     load_sweep_config.composes_once = True
     ConfigLoaderImpl.load_sweep_config = load_sweep_config
     Sweeper.validate_batch_is_legal = validate_batch_is_legal
+
+
+def no_jobs(config: DictConfig) -> str:
+    """Why a sweep has no jobs: the sweep overrides that give no values."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = [str(o) for o in config.hydra.overrides.task]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    empty = [
+        text
+        for text, override in zip(overrides, parsed, strict=True)
+        if override.is_discrete_sweep() and not list(override.sweep_string_iterator())
+    ]
+    named = f"{', '.join(empty)} gives no values, so " if empty else ""
+    return (
+        f"This sweep has no jobs: {named}there is nothing to run. Give each swept key at "
+        f"least one value (seed=0,1,2 or 'seed=range(3)'), or leave out -m for one run."
+    )
 
 
 def _rank_arguments(arguments: list[str], world: World) -> str | None:

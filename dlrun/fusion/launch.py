@@ -1,7 +1,8 @@
 """The fused launcher's work: plan the sweep, set each group's runs up, train them as one.
 
 Jobs that cannot be fused, and groups of one, run as Hydra's basic launcher runs them; the
-log says why. A group's runs are set up one after the other, each in its own job (folder,
+log says why. Another Hydra app's jobs (the launcher is in the `hydra_plugins` namespace,
+where any app may pick it) are handed to the basic launcher whole. A group's runs are set up one after the other, each in its own job (folder,
 train.log, lock), and trained by the fused loop (fusion/loop.py). Each run ends through
 its own recipe, so its folder is that of the same job run alone.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from omegaconf import DictConfig, open_dict
 
@@ -55,8 +57,10 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
             f"hydra.launcher.max_members={launcher.max_members} is not a number of runs: "
             f"use 1 or more (the default is 32; 1 trains every job alone)."
         )
-    setup_globals()
     config = launcher.config
+    if not plan.is_dlrun_config(config):  # another Hydra app picked this launcher
+        return _basic(launcher).launch(job_overrides, initial_job_idx)
+    setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     jobs = [
@@ -76,6 +80,16 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
             results.update(_run_group(launcher, group))
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return [results[job.index] for job in jobs]
+
+
+def _basic(launcher) -> BasicLauncher:
+    basic = BasicLauncher()
+    basic.setup(
+        hydra_context=launcher.hydra_context,
+        task_function=launcher.task_function,
+        config=launcher.config,
+    )
+    return basic
 
 
 def _compose(launcher, overrides: list[str], index: int) -> Job:

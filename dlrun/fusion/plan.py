@@ -38,6 +38,14 @@ FREE = (
 )
 
 
+# The config groups every dlrun run has; another Hydra app's config lacks them.
+DLRUN_GROUPS = ("trainer", "model", "dataset", "optimizer")
+
+
+def is_dlrun_config(cfg: DictConfig) -> bool:
+    return all(group in cfg for group in DLRUN_GROUPS)
+
+
 def alone_reason(cfg: DictConfig) -> str | None:
     """Why a job's config cannot be fused, or None."""
     trainer, model = cfg.trainer, cfg.model

@@ -1,0 +1,20 @@
+"""Hydra's own conformance suite for launcher plugins, run on `hydra/launcher=fused`.
+
+dlrun installs the launcher into the `hydra_plugins` namespace, so any Hydra app in the
+environment may pick it: jobs that are not dlrun runs must run as the basic launcher runs them.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hydra.core.plugins import Plugins
+from hydra.test_utils.launcher_common_tests import LauncherTestSuite
+
+from hydra_plugins.dlrun_fused_launcher.fused_launcher import FusedLauncher
+
+Plugins.instance().register(FusedLauncher)
+
+
+@pytest.mark.parametrize(("launcher_name", "overrides"), [("fused", [])])
+class TestFusedLauncher(LauncherTestSuite):
+    pass
