@@ -8,7 +8,7 @@ Fashion-MNIST, on the CPU:
   classic  torchvision's FashionMNIST with ToTensor(), a DataLoader (batch 256, shuffle,
            num_workers=0) and the tutorials' loop (loss.item() and accuracy every step).
   dlrun    the config composed as `dlrun experiment=...` would compose it, the objects built
-           by dlrun's registries, and `dlrun.training.loop.fit` run one epoch at a time; the
+           by dlrun's registries, and `dlrun.training.engine.fit` run one epoch at a time; the
            times are the ones fit reports (timings.csv's train_seconds and test_seconds).
   floor    forward + backward + step on ONE batch already on the device, repeated for an
            epoch's worth of samples; the test floor repeats a forward pass the same way.
@@ -256,11 +256,11 @@ class DlrunSetup:
 
     def epoch(self) -> tuple[float, float]:
         """One epoch through `fit`, as a run calls it; fit's own timings."""
-        from dlrun.training.loop import fit
+        from dlrun.training.engine import fit
 
         self.options.epochs = self.state.epoch + 1
         fit(self.state, self.train, self.test, self.task, self.options)
-        timings = self.options.callbacks[0].reports[-1].timings
+        timings = self.options.hooks.reports[-1].timings
         return timings["train_seconds"], timings["test_seconds"]
 
 
@@ -271,13 +271,13 @@ def dlrun_setup(experiment: str, root: Path, quarter: bool) -> DlrunSetup:
     from dlrun.config.composition import compose
     from dlrun.config.options.trainer import DataPath
     from dlrun.recipe.recipe import Recipe
-    from dlrun.training.callbacks import Callback
+    from dlrun.training.options import RunHooks
 
-    class Reports(Callback):
+    class Reports(RunHooks):
         def __init__(self) -> None:
             self.reports = []
 
-        def on_epoch_end(self, state, report) -> None:
+        def end_epoch(self, state, report) -> None:
             self.reports.append(report)
 
     overrides = [f"experiment={experiment}", "trainer.device=cpu", f"dataset.root={root}"]
@@ -293,7 +293,7 @@ def dlrun_setup(experiment: str, root: Path, quarter: bool) -> DlrunSetup:
     recipe.setup_runtime()
     recipe.setup_data()
     recipe.setup_state()
-    options = recipe.loop_options(callbacks=[Reports()])
+    options = recipe.loop_options(hooks=Reports())
     train, test = recipe.train_split, recipe.test_split
     return DlrunSetup(cfg, recipe.state, train, test, recipe.task, options, len(train), len(test))
 
@@ -401,7 +401,7 @@ def main() -> None:
             setups[bench.key] = setup
             timings["dlrun"] = measure(setup.epoch, reps)
             notes["dlrun"] = (
-                f"dlrun.training.loop.fit, experiment={bench.experiment} (batch "
+                f"dlrun.training.engine.fit, experiment={bench.experiment} (batch "
                 f"{setup.options.batch_size}, eval batch {setup.options.eval_batch_size})"
             )
             epoch, train_steps, test_steps = floor_epoch(setup)

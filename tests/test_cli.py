@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -75,6 +76,11 @@ RESUME_RUN = (
 )
 
 
+def folder_of(result) -> Path:
+    (line,) = (line for line in result.stdout.splitlines() if "Run folder: " in line)
+    return Path(line.split("Run folder: ", 1)[1].strip())
+
+
 def test_same_seed_gives_identical_metrics_and_resume_matches(workdir):
     full = run_dlrun(*RESUME_RUN, "trainer.epochs=4", cwd=workdir)
     assert full.returncode == 0, full.stderr
@@ -82,7 +88,8 @@ def test_same_seed_gives_identical_metrics_and_resume_matches(workdir):
     assert again.returncode == 0, again.stderr
     half = run_dlrun(*RESUME_RUN, "trainer.epochs=2", cwd=workdir)
     assert half.returncode == 0, half.stderr
-    first, second, partial = run_folders(workdir)
+    # Named by the second they start in: the runs' order is in what each one printed.
+    first, second, partial = (folder_of(run) for run in (full, again, half))
     assert first != second, "two runs must never share a folder"
 
     resumed = run_dlrun(*RESUME_RUN, "trainer.epochs=4", f"trainer.resume={partial}", cwd=workdir)

@@ -9,10 +9,18 @@ from __future__ import annotations
 import pytest
 from hydra.core.plugins import Plugins
 from hydra.test_utils.launcher_common_tests import LauncherTestSuite
+from hydra.version import _UNSPECIFIED_, VersionBase
 
 from hydra_plugins.dlrun_fused_launcher.fused_launcher import FusedLauncher
 
 Plugins.instance().register(FusedLauncher)
+
+
+@pytest.fixture(autouse=True)
+def unspecified_version_base(monkeypatch):
+    """The suite expects an app that sets no version_base (jobs change directory, say);
+    importing dlrun's command sets 1.3 for the whole process."""
+    monkeypatch.setattr(VersionBase.instance(), "version_base", _UNSPECIFIED_)
 
 
 @pytest.mark.parametrize(("launcher_name", "overrides"), [("fused", [])])

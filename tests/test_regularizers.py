@@ -13,9 +13,8 @@ from dlrun.config.registry import MODELS, OPTIMIZERS
 from dlrun.data.base import DatasetMeta
 from dlrun.errors import DlrunError
 from dlrun.optim.regularizers import build_regularizers
-from dlrun.training.callbacks import EpochReport
 from dlrun.training.early_stopping import EarlyStopping
-from dlrun.training.loop import TrainState
+from dlrun.training.state import TrainState
 
 META = DatasetMeta(task="classification", input_shape=(1, 28, 28), num_classes=10)
 
@@ -131,11 +130,10 @@ def early_stopping(patience=2, min_delta=0.0, mode="min"):
 
 
 def after_epoch(stopper: EarlyStopping, model: nn.Module, epoch: int, metrics: dict):
-    """What the loop does after an epoch: the callback may set the state's stop reason."""
+    """What the run's epoch end asks after an epoch: a reason to stop, or None."""
     state = TrainState(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.Generator())
     state.epoch = epoch
-    stopper.on_epoch_end(state, EpochReport(metrics, {}, []))
-    return state.stop_reason
+    return stopper.after_epoch(state, metrics)
 
 
 def test_early_stopping_stops_at_the_expected_epoch_and_restores_the_best_weights():

@@ -13,7 +13,7 @@ from conftest import SMOKE, call_main, run_dlrun
 
 from dlrun.errors import DlrunError
 from dlrun.outputs.lock import FolderLock
-from dlrun.recipe import callbacks
+from dlrun.recipe.checkpoints import Checkpoints
 
 MLP = (*SMOKE, "model=mlp", "model.hidden=[32]", "diagnostics.layer_norms=false")
 FILES = ("metrics.csv", "steps.csv", "diagnostics.csv", "generated.txt")
@@ -24,7 +24,7 @@ class Killed(BaseException):
 
 
 def kill_after_checkpoint(monkeypatch, step: int) -> None:
-    save = callbacks.Checkpoints.save
+    save = Checkpoints.save_step
 
     def save_then_die(self, state):
         save(self, state)
@@ -32,7 +32,7 @@ def kill_after_checkpoint(monkeypatch, step: int) -> None:
             self.writer.wait()
             raise Killed
 
-    monkeypatch.setattr(callbacks.Checkpoints, "save", save_then_die)
+    monkeypatch.setattr(Checkpoints, "save_step", save_then_die)
 
 
 def trained(workdir: Path, name: str, *overrides: str):

@@ -190,7 +190,7 @@ def evaluate_checkpoint(options: EvalOptions) -> EvalResult:
         )
     from dlrun.recipe.recipe import Recipe
     from dlrun.training.checkpoint import load_checkpoint
-    from dlrun.training.loop import evaluate
+    from dlrun.training.steps import evaluate
     from dlrun.training.world import World
 
     checkpoint = load_checkpoint(path)

@@ -2,9 +2,12 @@
 
 Jobs that cannot be fused, and groups of one, run as Hydra's basic launcher runs them; the
 log says why. Another Hydra app's jobs (the launcher is in the `hydra_plugins` namespace,
-where any app may pick it) are handed to the basic launcher whole. A group's runs are set up one after the other, each in its own job (folder,
-train.log, lock), and trained by the fused loop (fusion/loop.py). Each run ends through
-its own recipe, so its folder is that of the same job run alone.
+where any app may pick it) are handed to the basic launcher whole.
+
+A group's runs are set up one after the other, each in its own job (folder, train.log,
+lock), and trained by the epoch driver (training/engine.py) over stacked steps
+(fusion/steps.py). Each run ends through its own recipe, so its folder is that of the same
+job run alone.
 """
 
 from __future__ import annotations
@@ -25,17 +28,17 @@ from dlrun.cli.jobs import job_errors, job_value, prepare_job
 from dlrun.config.schema import validate
 from dlrun.data.shared import SharedData
 from dlrun.errors import DlrunError
-from dlrun.fusion import plan
+from dlrun.fusion import commit, plan
 from dlrun.fusion.jobs import OpenJob
-from dlrun.fusion.loop import train_together
 from dlrun.fusion.members import Member
 from dlrun.fusion.memory import device_limit
+from dlrun.fusion.steps import StackedSteps
 from dlrun.outputs import drawing
 from dlrun.outputs.lock import FolderLock
 from dlrun.outputs.run_folder import PLOT_EVERY_SECONDS
 from dlrun.recipe.recipe import Recipe
-from dlrun.training.callbacks import overriding
-from dlrun.training.loop import Diverged, Interrupted
+from dlrun.training.engine import Diverged, Interrupted, train_group
+from dlrun.training.signals import graceful_stop
 
 log = logging.getLogger("dlrun")
 
@@ -62,7 +65,9 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
         return _basic(launcher).launch(job_overrides, initial_job_idx)
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    commit.recover(sweep_dir)
     jobs = [
         _compose(launcher, list(overrides), initial_job_idx + number)
         for number, overrides in enumerate(job_overrides)
@@ -170,8 +175,6 @@ class _Group:
         with opened.active():
             try:
                 with job_errors(opened.output_dir, in_sweep=True):
-                    for callback in overriding(member.options.callbacks, "on_fit_end"):
-                        callback.on_fit_end(member.state)
                     value = self._end(member, stop)
             except SystemExit as exit_:  # a signal stops the sweep, once every run is saved
                 self.stop = exit_
@@ -242,11 +245,13 @@ def _train_members(group: _Group, members: list[Member]) -> None:
 
 
 def _train(group: _Group, members: list[Member]) -> None:
+    sweep_dir = Path(str(group.launcher.config.hydra.sweep.dir))
     # The group's curves are redrawn as often as one run's, not once per run as often.
     for member in members:
         member.recipe.folder.plot_every = PLOT_EVERY_SECONDS * len(members)
     try:
-        train_together(members, group.leave)
+        with graceful_stop(*(member.state for member in members)):
+            train_group(members, lambda trainees: StackedSteps(trainees, sweep_dir), group.leave)
     except Exception as err:  # the loop failed: every run still open fails with it
         for member in members:
             if group.open[member].number not in group.results:

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 import torch
 
 from dlrun.recipe.recipe import Recipe
-from dlrun.training.loop import LoopOptions, StepHooks, TrainState
+from dlrun.training.options import LoopOptions
 from dlrun.training.seeding import rng_state, set_rng_state
+from dlrun.training.state import TrainState
+from dlrun.training.steps import StepHooks
 
 
 @dataclass(eq=False)
@@ -35,7 +37,7 @@ class Member:
 
     @contextmanager
     def turn(self) -> Iterator[None]:
-        """The member's train.log and random state in place: its callbacks run in it, so a
+        """The member's train.log and random state in place: its epoch end runs in it, so a
         checkpoint records the member's own random state."""
         with self.speaking(console=False), self.random():
             yield

@@ -4,8 +4,8 @@ Each changes the model, the optimizer or the loss where it acts: before the mode
 (dropout rates), on the optimizer (L2 as weight decay of the weight group), on the loss
 (L1), or between backward and step (gradient clipping). The loop only calls the hooks a
 regularizer overrides, so unused ones cost nothing per step. Early stopping, which acts on
-the run rather than on the model, is a callback (training/early_stopping.py) chosen in the same
-group: `regularizer=[l2,early_stopping]`.
+the run rather than on the model, is chosen in the same group (`regularizer=[l2,
+early_stopping]`) but is no Regularizer: the run's epoch end asks it (training/early_stopping.py).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def grad_clip(cfg: GradClipConfig) -> Regularizer:
 def build_regularizers(cfg: DictConfig) -> list:
     """One part per entry of the `regularizer` node, named by its option key.
 
-    Most are Regularizers; early stopping is a callback (training/early_stopping.py).
+    Most are Regularizers; early stopping is not (training/early_stopping.py).
     """
     regularizers = []
     for key, entry in cfg.items():

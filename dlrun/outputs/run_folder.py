@@ -72,12 +72,13 @@ class RunFolder:
         self._encoded: dict[str, list[str]] = {name: [] for name in self._files}
 
     def remove_leftovers(self) -> None:
-        """Temp files a killed write left (outputs/io.py); only the folder's lock holder
-        calls this, so no write of another process is in flight."""
+        """Temp files a killed write left (outputs/io.py), and checkpoints a fused group
+        staged but never committed (fusion/commit.py); only the folder's lock holder calls
+        this, so no write of another process is in flight."""
         if not self.writes:
             return
         for folder in (self.path, self.checkpoints):
-            for pattern in (".*.tmp", ".*.link"):
+            for pattern in (".*.tmp", ".*.link", ".*.staged"):
                 for leftover in folder.glob(pattern):
                     leftover.unlink(missing_ok=True)
 

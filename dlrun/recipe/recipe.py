@@ -32,8 +32,17 @@ from dlrun.optim.regularizers import Regularizer, build_regularizers
 from dlrun.outputs.lock import FolderLock
 from dlrun.outputs.loggers import build_loggers
 from dlrun.outputs.run_folder import RunFolder
-from dlrun.recipe import callbacks as cb
 from dlrun.recipe import resume, setup
+from dlrun.recipe.checkpoints import Checkpoints
+from dlrun.recipe.epoch_end import (
+    Curves,
+    EpochEnd,
+    EpochLine,
+    GeneratedText,
+    NormRows,
+    Shown,
+    Trackers,
+)
 from dlrun.recipe.summary import Summary, log_end, log_start
 from dlrun.reporting.reference import compare, render
 from dlrun.sweeps import search
@@ -42,7 +51,9 @@ from dlrun.training import distributed
 from dlrun.training.checkpoint import LAST, find_checkpoint, load_checkpoint, restore_state
 from dlrun.training.device import resolve_device
 from dlrun.training.distributed import Reducer, Shard
-from dlrun.training.loop import Diverged, Interrupted, LoopOptions, fit
+from dlrun.training.early_stopping import EarlyStopping
+from dlrun.training.engine import Diverged, Interrupted, fit
+from dlrun.training.options import LoopOptions, RunHooks
 from dlrun.training.seeding import seed_everything
 from dlrun.training.signals import graceful_stop
 from dlrun.training.world import World, world_from_env
@@ -95,7 +106,7 @@ class Recipe:
             self.setup_resume(self.trainer.resume)
         parts = build_regularizers(cfg.regularizer)
         self.regularizers = [p for p in parts if isinstance(p, Regularizer)]
-        self.stateful_callbacks = [p for p in parts if not isinstance(p, Regularizer)]
+        self.early_stopping = next((p for p in parts if isinstance(p, EarlyStopping)), None)
         # A missing package fails before any data loads.
         self.loggers = build_loggers(cfg.logger) if world.is_main else []
 
@@ -144,7 +155,7 @@ class Recipe:
     def setup_state(self) -> None:
         """Model, initialisation, optimizer, scheduler: built, or restored from the checkpoint."""
         self.state = setup.build_state(self.cfg, self.data.meta, self.regularizers, self.device)
-        self.state.stateful_callbacks = self.stateful_callbacks
+        self.state.early_stopping = self.early_stopping
         if self.world.distributed:
             self.state.ddp = distributed.wrap(self.state.compiled or self.state.model, self.device)
         self.init_stats = weight_stats(self.state.model) if self.checkpoint is None else None
@@ -165,7 +176,7 @@ class Recipe:
         resume.apply_to_optimizer(self.state.optimizer, self.state.scheduler, lr, decay)
 
     def setup_outputs(self) -> None:
-        """The run folder, the callbacks that fill it, the loggers' runs started."""
+        """The run folder, the epoch end that fills it, the loggers' runs started."""
         self.folder = RunFolder(self.output_dir, writes=self.world.is_main)
         self.folder.remove_leftovers()
         resumed_from = self.folder.resumes() if self.trainer.resume else []
@@ -180,7 +191,7 @@ class Recipe:
         self.summary.resumed_from = resumed_from
         log_start(self)
         self.write_summary("running")
-        self.curves = cb.Curves(self.folder, setup.title(self.cfg), self.task.name == "regression")
+        self.curves = Curves(self.folder, setup.title(self.cfg), self.task.name == "regression")
         # Gradients are the same on every rank after averaging: rank 0's norms are the run's.
         diagnostics = self.cfg.diagnostics
         self.norms = (
@@ -189,7 +200,7 @@ class Recipe:
         self.state.layer_norms = self.norms
         if self.norms is not None and self.checkpoint and self.checkpoint.get("layer_norms"):
             self.norms.load_state_dict(self.checkpoint["layer_norms"])
-        self.callbacks = self._callbacks()
+        self.epoch_end = self._epoch_end()
         for logger in self.loggers:
             logger.start(self.folder.path, self.config, self.folder.path.name)
 
@@ -213,34 +224,37 @@ class Recipe:
                 log.info("  on resume, %s: %s -> %s (%s)", key, old, new, resume.reason(key))
         return _resume_entry(state.epoch, state.step, batches, resume.applied(self.changes))
 
-    def _callbacks(self) -> list:
-        best = cb.BestEpoch(self.monitor, self.mode)
-        callbacks = [*self.stateful_callbacks, best, cb.EpochRows(self.folder)]
-        if self.world.distributed:
-            callbacks.append(cb.ReseedRanks(self.cfg.seed, self.world))
+    def _epoch_end(self) -> EpochEnd:
         every = checkpoint_every(self.trainer.checkpoint_every)
-        self.checkpoints = cb.Checkpoints(self.folder, self.config, best, every, self.world)
-        if not self.world.is_main:
-            return [*callbacks, self.checkpoints]
-        callbacks += [
-            cb.LogToTrackers(self.loggers),
-            cb.RunningSummary(self.write_summary, cb.SUMMARY_EVERY_SECONDS),
-            self.curves,
-            cb.EpochLog(self.task, self.trainer.epochs),
-            cb.GeneratedText(self.data, self.folder),
-            self.checkpoints,
-        ]
-        diagnostics = self.cfg.diagnostics
-        if self.norms is not None and diagnostics.every_n_steps:
-            callbacks.insert(
-                0, cb.StepLayerNorms(self.norms, self.folder, diagnostics.every_n_steps)
+        self.checkpoints = Checkpoints(self.folder, self.config, every, self.world)
+        diagnostics, norms = self.cfg.diagnostics, None
+        if self.norms is not None:
+            after_epochs, every_n_steps = diagnostics.layer_norms, diagnostics.every_n_steps
+            norms = NormRows(self.norms, self.folder, after_epochs, every_n_steps)
+        shown = None
+        if self.world.is_main:
+            shown = Shown(
+                Trackers(self.loggers),
+                self.write_summary,
+                self.curves,
+                EpochLine(self.task, self.trainer.epochs),
+                GeneratedText(self.data, self.folder) if self.data.generation else None,
             )
-        if self.norms is not None and diagnostics.layer_norms:
-            callbacks.insert(0, cb.EpochLayerNorms(self.norms, self.folder))
-        return callbacks
+        return EpochEnd(
+            self.folder,
+            self.checkpoints,
+            self.monitor,
+            self.mode,
+            self.world,
+            self.cfg.seed,
+            self.early_stopping,
+            norms,
+            shown,
+        )
 
-    def loop_options(self, callbacks: list | None = None) -> LoopOptions:
-        """How the loop runs; `callbacks` replace the run's own (benchmarks time bare epochs)."""
+    def loop_options(self, hooks: RunHooks | None = None) -> LoopOptions:
+        """How the loop runs; `hooks` replace the run's epoch end (benchmarks time bare
+        epochs)."""
         trainer = self.trainer
         return LoopOptions(
             autocast=setup.autocast(trainer.precision, self.device),
@@ -252,9 +266,8 @@ class Recipe:
             drop_last=trainer.drop_last,
             progress=trainer.progress,
             log_every_n_steps=trainer.log_every_n_steps,
-            callbacks=self.callbacks if callbacks is None else callbacks,
+            hooks=self.epoch_end if hooks is None else hooks,
             reducer=Reducer(self.device) if self.world.distributed else None,
-            step_checkpoints=self.checkpoints if callbacks is None else None,
         )
 
     # --- train and finish ------------------------------------------------------------------

@@ -24,7 +24,7 @@ from dlrun.data.loader import LoaderSplit
 from dlrun.diagnostics.norms import LayerNorms
 from dlrun.errors import DlrunError
 from dlrun.tasks import Task, direction, metric_columns
-from dlrun.training.loop import TrainState
+from dlrun.training.state import TrainState
 
 PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 MAX_LISTED_WEIGHTS = 32

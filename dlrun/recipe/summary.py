@@ -11,10 +11,10 @@ from omegaconf import DictConfig
 
 from dlrun.outputs.provenance import git_commit, versions
 from dlrun.outputs.run_folder import RunFolder
-from dlrun.recipe.callbacks import number
 from dlrun.recipe.setup import shapes
 from dlrun.tasks import Task
-from dlrun.training.loop import TrainState
+from dlrun.training.engine import number
+from dlrun.training.state import TrainState
 from dlrun.training.world import world_from_env
 
 if TYPE_CHECKING:

@@ -1,1 +1,2 @@
-"""The training loop and what it needs: device choice, seeding, checkpoints."""
+"""Training: the state, the step contract, one epoch driver, and what they need: device
+choice, seeding, checkpoints, signals, data-parallel ranks."""

@@ -4,7 +4,7 @@ Stored with torch.save and read back with `weights_only=True`, so loading a chec
 never run code. The config and the run folder's rows travel as JSON strings: pickling their
 many small values one by one cost more than the rest of a small model's checkpoint.
 
-A checkpoint written inside an epoch also holds the epoch's progress (loop.EpochProgress):
+A checkpoint written inside an epoch also holds the epoch's progress (state.EpochProgress):
 the shuffle and random states it began with, the batches done, and each data-parallel rank's
 random state, metric sums and recurrent state, so that a resume goes on with the next batch.
 """
@@ -21,8 +21,8 @@ import torch
 
 from dlrun.errors import DlrunError
 from dlrun.outputs.io import atomic_link, atomic_write
-from dlrun.training.loop import EpochProgress, TrainState
 from dlrun.training.seeding import rng_state, set_rng_state
+from dlrun.training.state import EpochProgress, TrainState
 
 FORMAT = "dlrun-checkpoint-v1"
 LAST, BEST = "last.pt", "best.pt"
@@ -148,7 +148,8 @@ def restore_state(
 
 def _named_parts(state: TrainState) -> list[Any]:
     """The regularizer options in config order, early stopping included."""
-    return [*state.regularizers, *state.stateful_callbacks]
+    stopping = [] if state.early_stopping is None else [state.early_stopping]
+    return [*state.regularizers, *stopping]
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

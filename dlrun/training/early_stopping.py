@@ -1,8 +1,8 @@
 """Early stopping: end training when a metric has stopped improving.
 
 Chosen in the regularizer group (`regularizer=[l2,early_stopping]`), since that is where the
-tutorials put it, but it changes neither the model nor the loss: it is a callback that
-reads each epoch's metrics and sets `state.stop_reason`. Its state travels in checkpoints
+tutorials put it, but it changes neither the model nor the loss: the recipe's epoch end asks
+it after each epoch whether to stop (recipe/epoch_end.py). Its state travels in checkpoints
 under its option name, as a regularizer's does.
 """
 
@@ -14,11 +14,10 @@ from dlrun.config.options.regularizers import EarlyStoppingConfig
 from dlrun.config.options.trainer import MonitorMode
 from dlrun.config.registry import REGULARIZERS
 from dlrun.errors import DlrunError
-from dlrun.training.callbacks import Callback, EpochReport
-from dlrun.training.loop import TrainState
+from dlrun.training.state import TrainState
 
 
-class EarlyStopping(Callback):
+class EarlyStopping:
     name = ""  # the option's key under `regularizer`, set when built
 
     def __init__(self, cfg: EarlyStoppingConfig) -> None:
@@ -33,10 +32,9 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.best_weights: dict[str, torch.Tensor] | None = None
 
-    def on_epoch_end(self, state: TrainState, report: EpochReport) -> None:
-        state.stop_reason = state.stop_reason or self._stop_reason(state, report.metrics)
-
-    def _stop_reason(self, state: TrainState, metrics: dict[str, float]) -> str | None:
+    def after_epoch(self, state: TrainState, metrics: dict[str, float]) -> str | None:
+        """Why training stops after this epoch, or None; the best weights are put back first
+        when restore_best is set."""
         if self.monitor not in metrics:
             raise DlrunError(
                 f"regularizer.early_stopping.monitor={self.monitor} is not a metric of this "

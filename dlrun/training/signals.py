@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dlrun.training.loop import TrainState
+from dlrun.training.state import TrainState
 
 log = logging.getLogger("dlrun")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)

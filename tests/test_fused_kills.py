@@ -1,0 +1,163 @@
+"""A fused sweep killed (SIGKILL) at any point and run again ends with the files of the same
+sweep never stopped: its members' checkpoints become current together (fusion/commit.py).
+
+Kills are placed in steps, saves and commits, not in seconds, by a plugin module that each
+sweep process imports (`plugins=[kill_at]`): the same points on any machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SMOKE
+
+# 512 samples in batches of 64: 8 steps an epoch; step checkpoints every 3 steps.
+ARGS = (
+    *SMOKE,
+    "model=mlp",
+    "model.hidden=[32]",
+    "model.dropout=[0.3]",  # each member draws its masks from its own random state
+    "trainer.epochs=3",
+    "trainer.checkpoint_every=3",
+    "trainer.log_every_n_steps=1",
+    "diagnostics.every_n_steps=2",
+    "seed=0,1,2",
+    "hydra/launcher=fused",
+    "plugins=[kill_at]",
+)
+FILES = ("metrics.csv", "steps.csv", "diagnostics.csv", "init_stats.csv")
+
+KILL_AT = """
+import os
+import signal
+
+from dlrun.fusion import commit
+from dlrun.recipe import recipe
+from dlrun.recipe.checkpoints import Checkpoints
+from dlrun.training import engine
+
+POINT, AT = os.environ.get("KILL_POINT", ""), int(os.environ.get("KILL_AT", "0"))
+counts = {}
+
+
+def reached(point):
+    counts[point] = counts.get(point, 0) + 1
+    return point == POINT and counts[point] == AT
+
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+record_step = engine.record_step
+
+
+def record_then_die(totals, loss, sums, count, step, log_every):
+    record_step(totals, loss, sums, count, step, log_every)
+    if reached("step"):
+        die()
+
+
+def on_save(save):
+    def save_or_die(self, *args):
+        if reached("save"):  # the members saved before this one are on disk
+            for member in saving:
+                member.wait()
+            die()
+        saving.add(self)
+        save(self, *args)
+
+    return save_or_die
+
+
+saving = set()
+apply = commit._apply
+
+
+def apply_one_then_die(sweep_dir, entries):
+    if reached("commit"):
+        apply(sweep_dir, entries[:1])
+        die()
+    apply(sweep_dir, entries)
+
+
+finish = recipe.Recipe.finish
+
+
+def finish_or_die(self):
+    if reached("finish"):
+        die()
+    return finish(self)
+
+
+engine.record_step = record_then_die
+Checkpoints.save_step = on_save(Checkpoints.save_step)
+Checkpoints.save_epoch = on_save(Checkpoints.save_epoch)
+commit._apply = apply_one_then_die
+recipe.Recipe.finish = finish_or_die
+"""
+
+
+def sweep(workdir: Path, name: str, point: str = "", at: int = 0) -> subprocess.CompletedProcess:
+    (workdir / "kill_at.py").write_text(KILL_AT)
+    env = {k: v for k, v in os.environ.items() if k != "DLRUN_DATA"}
+    env.update({"OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0", "KILL_POINT": point})
+    env["KILL_AT"] = str(at)
+    return subprocess.run(
+        [sys.executable, "-m", "dlrun", "-m", *ARGS, f"hydra.sweep.dir={name}"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def members(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory) -> Path:
+    """The sweep never stopped."""
+    workdir = tmp_path_factory.mktemp("whole")
+    done = sweep(workdir, "whole")
+    assert done.returncode == 0, done.stderr
+    assert "train as one program (3 runs)" in done.stdout
+    return workdir / "whole"
+
+
+@pytest.mark.parametrize(
+    ("point", "at"),
+    [
+        pytest.param("step", 2, id="before-the-first-checkpoint"),
+        pytest.param("step", 14, id="mid-epoch"),
+        pytest.param("save", 2, id="between-two-members-step-checkpoints"),
+        pytest.param("save", 8, id="between-two-members-epoch-checkpoints"),
+        pytest.param("commit", 4, id="between-two-renames-of-a-commit"),
+        pytest.param("finish", 2, id="after-the-last-epoch"),
+    ],
+)
+def test_a_killed_fused_sweep_ends_as_one_never_stopped(workdir, whole, point, at):
+    killed = sweep(workdir, "s", point, at)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    again = sweep(workdir, "s")
+    assert again.returncode == 0, again.stderr
+    assert "train as one program (3 runs)" in again.stdout
+    if point == "finish":  # every member was done: none trains again
+        assert "runs fused |" not in again.stdout
+    for member, reference in zip(members(workdir / "s"), members(whole), strict=True):
+        for name in FILES:
+            assert (member / name).read_bytes() == (reference / name).read_bytes(), name
+        summary = json.loads((member / "summary.json").read_text())
+        assert summary["status"] == "completed"
+        assert summary["epochs_run"] == summary["epochs_planned"] == 3
+        leftovers = [*member.glob(".*.*"), *(member / "checkpoints").glob(".*")]
+        assert not leftovers, leftovers
+    assert not list((workdir / "s").glob(".group-commit-*"))
