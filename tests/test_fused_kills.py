@@ -18,19 +18,20 @@ import pytest
 from conftest import SMOKE
 
 # 512 samples in batches of 64: 8 steps an epoch; step checkpoints every 3 steps.
-ARGS = (
+RUN = (
     *SMOKE,
     "model=mlp",
     "model.hidden=[32]",
     "model.dropout=[0.3]",  # each member draws its masks from its own random state
-    "trainer.epochs=3",
     "trainer.checkpoint_every=3",
     "trainer.log_every_n_steps=1",
     "diagnostics.every_n_steps=2",
-    "seed=0,1,2",
     "hydra/launcher=fused",
     "plugins=[kill_at]",
 )
+THREE_SEEDS = (*RUN, "trainer.epochs=3", "seed=0,1,2")
+# The member of 2 epochs leaves after its last; the other trains its third as a group of one.
+TWO_LENGTHS = (*RUN, "trainer.epochs=2,3", "seed=0")
 FILES = ("metrics.csv", "steps.csv", "diagnostics.csv", "init_stats.csv")
 
 KILL_AT = """
@@ -104,13 +105,15 @@ recipe.Recipe.finish = finish_or_die
 """
 
 
-def sweep(workdir: Path, name: str, point: str = "", at: int = 0) -> subprocess.CompletedProcess:
+def sweep(
+    workdir: Path, args: tuple[str, ...], name: str, point: str = "", at: int = 0
+) -> subprocess.CompletedProcess:
     (workdir / "kill_at.py").write_text(KILL_AT)
     env = {k: v for k, v in os.environ.items() if k != "DLRUN_DATA"}
     env.update({"OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0", "KILL_POINT": point})
     env["KILL_AT"] = str(at)
     return subprocess.run(
-        [sys.executable, "-m", "dlrun", "-m", *ARGS, f"hydra.sweep.dir={name}"],
+        [sys.executable, "-m", "dlrun", "-m", *args, f"hydra.sweep.dir={name}"],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -123,14 +126,29 @@ def members(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir())
 
 
+def never_stopped(tmp_path_factory, args: tuple[str, ...], runs: int) -> Path:
+    workdir = tmp_path_factory.mktemp("whole")
+    done = sweep(workdir, args, "whole")
+    assert done.returncode == 0, done.stderr
+    assert f"train as one program ({runs} runs)" in done.stdout
+    return workdir / "whole"
+
+
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory) -> Path:
-    """The sweep never stopped."""
-    workdir = tmp_path_factory.mktemp("whole")
-    done = sweep(workdir, "whole")
-    assert done.returncode == 0, done.stderr
-    assert "train as one program (3 runs)" in done.stdout
-    return workdir / "whole"
+    return never_stopped(tmp_path_factory, THREE_SEEDS, 3)
+
+
+def assert_as_never_stopped(folder: Path, whole: Path) -> None:
+    for member, reference in zip(members(folder), members(whole), strict=True):
+        for name in FILES:
+            assert (member / name).read_bytes() == (reference / name).read_bytes(), name
+        summary = json.loads((member / "summary.json").read_text())
+        assert summary["status"] == "completed"
+        assert summary["epochs_run"] == summary["epochs_planned"]
+        leftovers = [*member.glob(".*.*"), *(member / "checkpoints").glob(".*")]
+        assert not leftovers, leftovers
+    assert not list(folder.glob(".group-commit-*"))
 
 
 @pytest.mark.parametrize(
@@ -145,19 +163,24 @@ def whole(tmp_path_factory) -> Path:
     ],
 )
 def test_a_killed_fused_sweep_ends_as_one_never_stopped(workdir, whole, point, at):
-    killed = sweep(workdir, "s", point, at)
+    killed = sweep(workdir, THREE_SEEDS, "s", point, at)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    again = sweep(workdir, "s")
+    again = sweep(workdir, THREE_SEEDS, "s")
     assert again.returncode == 0, again.stderr
     assert "train as one program (3 runs)" in again.stdout
     if point == "finish":  # every member was done: none trains again
         assert "runs fused |" not in again.stdout
-    for member, reference in zip(members(workdir / "s"), members(whole), strict=True):
-        for name in FILES:
-            assert (member / name).read_bytes() == (reference / name).read_bytes(), name
-        summary = json.loads((member / "summary.json").read_text())
-        assert summary["status"] == "completed"
-        assert summary["epochs_run"] == summary["epochs_planned"] == 3
-        leftovers = [*member.glob(".*.*"), *(member / "checkpoints").glob(".*")]
-        assert not leftovers, leftovers
-    assert not list((workdir / "s").glob(".group-commit-*"))
+        for member in members(workdir / "s"):
+            assert (member / "train.log").read_text().count("epoch 3/3  train") == 1
+    assert_as_never_stopped(workdir / "s", whole)
+
+
+def test_the_last_member_left_in_its_group_resumes_as_it_trained(workdir, tmp_path_factory):
+    """Killed in the longer member's last epoch, after the shorter one ended: on the rerun
+    they stand at different steps, and the longer one trains stacked, as it did unstopped."""
+    whole = never_stopped(tmp_path_factory, TWO_LENGTHS, 2)
+    killed = sweep(workdir, TWO_LENGTHS, "s", "step", 20)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    again = sweep(workdir, TWO_LENGTHS, "s")
+    assert again.returncode == 0, again.stderr
+    assert_as_never_stopped(workdir / "s", whole)

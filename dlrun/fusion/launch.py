@@ -235,10 +235,8 @@ def _train_members(group: _Group, members: list[Member]) -> None:
             group.alone(member, reason)
         else:
             together.setdefault(plan.signature(member.recipe), []).append(member)
+    # A group of one trains stacked too: the last member of its group, before a stop.
     for same in together.values():
-        if len(same) == 1:
-            group.alone(same[0], "no other run of its group stands at the same step")
-            continue
         _train(group, same)
         if group.stop is not None:
             raise group.stop
