@@ -234,22 +234,22 @@ class Recipe:
         shown = None
         if self.world.is_main:
             shown = Shown(
-                Trackers(self.loggers),
-                self.write_summary,
-                self.curves,
-                EpochLine(self.task, self.trainer.epochs),
-                GeneratedText(self.data, self.folder) if self.data.generation else None,
+                trackers=Trackers(self.loggers),
+                write_summary=self.write_summary,
+                curves=self.curves,
+                line=EpochLine(self.task, self.trainer.epochs),
+                generation=GeneratedText(self.data, self.folder) if self.data.generation else None,
             )
         return EpochEnd(
-            self.folder,
-            self.checkpoints,
-            self.monitor,
-            self.mode,
-            self.world,
-            self.cfg.seed,
-            self.early_stopping,
-            norms,
-            shown,
+            folder=self.folder,
+            checkpoints=self.checkpoints,
+            monitor=self.monitor,
+            mode=self.mode,
+            world=self.world,
+            seed=self.cfg.seed,
+            early_stopping=self.early_stopping,
+            norms=norms,
+            shown=shown,
         )
 
     def loop_options(self, hooks: RunHooks | None = None) -> LoopOptions:

@@ -93,48 +93,39 @@ def train_group(
     group, steps = list(trainees), None
     try:
         while True:
-            for trainee, stop in _leaving(group):
-                steps = None
-                _leave(trainee, stop, leave)
+            if over := [trainee for trainee in group if _trained(trainee)]:
+                _part(group, dict.fromkeys(over), leave)
+                steps = None  # made for the runs the group had
             if not group:
                 return
             steps = steps or steps_for(group)
             try:
                 diverged = _epoch(group, steps)
             except Interrupted as error:
-                for trainee in _taken(group, group):
-                    _leave(trainee, error, leave)
+                _part(group, dict.fromkeys(group, error), leave)
                 return
-            for trainee in _taken(group, diverged):
+            if diverged:
+                _part(group, diverged, leave)
                 steps = None
-                _leave(trainee, diverged[trainee], leave)
     finally:
         for trainee in group:  # a failure: what is in flight still lands
             trainee.options.hooks.end_training(trainee.state)
 
 
-def _leaving(group: list[Trainee]) -> Iterator[tuple[Trainee, Exception | None]]:
-    """The runs whose training is over (all epochs done, or stopped early), taken out."""
-    done = [
-        trainee
-        for trainee in group
-        if trainee.state.epoch >= trainee.options.epochs or trainee.state.stop_reason is not None
-    ]
-    for trainee in _taken(group, done):
-        yield trainee, None
+def _trained(trainee: Trainee) -> bool:
+    """Whether the run's training is over (all its epochs, or stopped early): checked before
+    every epoch, so that a run killed after its last epoch trains no more when set up again."""
+    state = trainee.state
+    return state.epoch >= trainee.options.epochs or state.stop_reason is not None
 
 
-def _taken(group: list[Trainee], leaving) -> list[Trainee]:
-    taken = [trainee for trainee in group if trainee in leaving]
-    for trainee in taken:
+def _part(group: list[Trainee], stops: dict[Trainee, Exception | None], leave: Leave) -> None:
+    """The runs in `stops` leave the group, each with its stop."""
+    for trainee, stop in stops.items():
         group.remove(trainee)
-    return taken
-
-
-def _leave(trainee: Trainee, stop: Exception | None, leave: Leave) -> None:
-    with trainee.turn():
-        trainee.options.hooks.end_training(trainee.state)
-    leave(trainee, stop)
+        with trainee.turn():
+            trainee.options.hooks.end_training(trainee.state)
+        leave(trainee, stop)
 
 
 def _epoch(group: list[Trainee], steps: Steps) -> dict[Trainee, Diverged]:
