@@ -15,6 +15,9 @@ from hydra_plugins.dlrun_fused_launcher.fused_launcher import FusedLauncher
 
 Plugins.instance().register(FusedLauncher)
 
+# Hydra's own advice to apps that set no version_base, which the suite's apps are.
+pytestmark = pytest.mark.filterwarnings("ignore:Future Hydra versions:UserWarning")
+
 
 @pytest.fixture(autouse=True)
 def unspecified_version_base(monkeypatch):
