@@ -39,7 +39,8 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], durable: b
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as err:
         raise DlrunError(f"Cannot write {path}: {err.strerror or err}.") from err
-    os.fchmod(fd, FILE_MODE)
+    if hasattr(os, "fchmod"):  # not on Windows, where the mode is the user's anyway
+        os.fchmod(fd, FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)

@@ -1,24 +1,67 @@
 """One writer per run folder: an exclusive lock, held while a run writes its folder.
 
-The lock is `fcntl.flock` on RUN/.lock. The kernel lets go of it when its process ends,
-however it ends, so a lock left by a killed run never blocks the next one. The file names
-the pid and host of its holder, for the message a second run prints. A run whose summary
-says `running` while nobody holds its lock was killed: `status()` says so.
+The lock is the operating system's on RUN/.lock: `fcntl.flock` on Linux and macOS, and
+`msvcrt.locking` on Windows (of one byte past the text, which Windows would otherwise keep
+others from reading). The system lets go of it when its process ends, however it ends, so a
+lock left by a killed run never blocks the next one. The file names the pid and host of its
+holder, for the message a second run prints. A run whose summary says `running` while
+nobody holds its lock was killed: `status()` says so.
 """
 
 from __future__ import annotations
 
-import fcntl
+import importlib
 import os
 import socket
 import time
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from dlrun.errors import DlrunError, FolderInUse
 
 LOCK = ".lock"
+WINDOWS_BYTE = 1 << 20  # the byte msvcrt locks: past any holder's text
+
+
+@cache
+def _system():
+    """fcntl where it exists, else msvcrt: imported when a lock is first taken, so that
+    importing dlrun needs neither."""
+    try:
+        return importlib.import_module("fcntl")
+    except ImportError:
+        return importlib.import_module("msvcrt")
+
+
+def _try_lock(fd: int, shared: bool = False) -> bool:
+    """Take the lock without waiting; False when another process holds it. Windows has no
+    shared lock: `shared` takes it whole there, for as long as the caller holds it."""
+    system = _system()
+    if system.__name__ == "fcntl":
+        try:
+            system.flock(fd, (system.LOCK_SH if shared else system.LOCK_EX) | system.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+    os.lseek(fd, WINDOWS_BYTE, os.SEEK_SET)
+    try:
+        system.locking(fd, system.LK_NBLCK, 1)
+    except OSError:
+        return False
+    finally:
+        os.lseek(fd, 0, os.SEEK_SET)
+    return True
+
+
+def _unlock(fd: int) -> None:
+    system = _system()
+    if system.__name__ == "fcntl":
+        system.flock(fd, system.LOCK_UN)
+        return
+    os.lseek(fd, WINDOWS_BYTE, os.SEEK_SET)
+    system.locking(fd, system.LK_UNLCK, 1)
 
 
 class FolderLock:
@@ -38,9 +81,7 @@ class FolderLock:
                 f"to write its folder: make it writable, or choose another one (hydra.run.dir, "
                 f"or a resume of a copy)."
             ) from err
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(fd):
             holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
             raise FolderInUse(
@@ -55,7 +96,7 @@ class FolderLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            _unlock(self._fd)
             os.close(self._fd)
             self._fd = None
 
@@ -74,9 +115,9 @@ def held(folder: str | Path) -> bool:
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        if not _try_lock(fd, shared=True):
+            return True
+        _unlock(fd)
     finally:
         os.close(fd)
     return False
