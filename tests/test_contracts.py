@@ -6,8 +6,8 @@ import torch
 
 from dlrun.config.options.data import Sampling
 from dlrun.config.options.models import Cell
-from dlrun.data.base import Split
 from dlrun.data.contracts import BatchSource
+from dlrun.data.dataset import Split
 from dlrun.data.loader import LoaderSplit
 from dlrun.data.sequences import SequenceSplit
 from dlrun.models.char_rnn import CharRNN

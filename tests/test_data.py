@@ -14,8 +14,8 @@ import torch
 
 import dlrun.config.builtins  # noqa: F401  (registers the built-in data sets)
 from dlrun.config.registry import DATASETS
-from dlrun.data.base import Split
 from dlrun.data.batches import batches, num_batches
+from dlrun.data.dataset import Split
 from dlrun.data.vision import FASHION_MNIST, IDX_FILES, load_idx_dataset
 from dlrun.errors import DlrunError
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from conftest import run_dlrun, run_folders
 
-from dlrun.data.base import Split
+from dlrun.data.dataset import Split
 from dlrun.errors import DlrunError
 from dlrun.training.distributed import Shard, per_rank_batch
 from dlrun.training.world import World, world_from_env

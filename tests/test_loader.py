@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from dlrun.data.base import Split
+from dlrun.data.dataset import Split
 from dlrun.data.loader import LoaderSplit
 
 

@@ -8,7 +8,7 @@ from torch import nn
 
 import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
 from dlrun.config.registry import INITS, MODELS, OPTIMIZERS, REGULARIZERS
-from dlrun.data.base import DatasetMeta
+from dlrun.data.dataset import DatasetMeta
 from dlrun.errors import DlrunError
 from dlrun.optim.optimizers import param_groups
 

@@ -13,7 +13,7 @@ from torch import nn
 
 import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
 from dlrun.config.registry import MODELS
-from dlrun.data.base import DatasetMeta
+from dlrun.data.dataset import DatasetMeta
 from dlrun.errors import DlrunError
 from dlrun.models.char_rnn import CharRNN, ScratchLSTM
 

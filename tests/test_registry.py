@@ -173,7 +173,7 @@ def test_schema_rejects_wrong_type_and_names_key() -> None:
 
 
 def test_real_model_schema_rejects_misspelt_key() -> None:
-    from dlrun.data.base import DatasetMeta
+    from dlrun.data.dataset import DatasetMeta
 
     meta = DatasetMeta(task="classification", input_shape=(1, 28, 28), num_classes=10)
     cfg = {"name": "lenet", "activation": "relu", "pool": "max", "batch_norm": False}
@@ -183,7 +183,7 @@ def test_real_model_schema_rejects_misspelt_key() -> None:
 
 
 def test_config_leaving_out_a_required_key_names_it() -> None:
-    from dlrun.data.base import DatasetMeta
+    from dlrun.data.dataset import DatasetMeta
 
     meta = DatasetMeta(task="classification", input_shape=(1, 28, 28), num_classes=10)
     with pytest.raises(DlrunError, match=r"model\.activation, model\.batch_norm, model\.pool"):

@@ -10,7 +10,7 @@ from torch import nn
 import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
 from dlrun.config.options.regularizers import EarlyStoppingConfig
 from dlrun.config.registry import MODELS, OPTIMIZERS
-from dlrun.data.base import DatasetMeta
+from dlrun.data.dataset import DatasetMeta
 from dlrun.errors import DlrunError
 from dlrun.optim.regularizers import build_regularizers
 from dlrun.training.early_stopping import EarlyStopping

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from dlrun.config.options.trainer import Loss, MonitorMode
-from dlrun.data.base import DatasetMeta
+from dlrun.data.dataset import DatasetMeta
 from dlrun.errors import DlrunError
 from dlrun.tasks import direction, metric_columns, task_for
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from dlrun.data.base import Split
+    from dlrun.data.dataset import Split
 
 
 def batches(

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from dlrun.config.options.data import DigitsConfig
 from dlrun.config.registry import DATASETS
-from dlrun.data.base import Dataset, DatasetMeta, Split
 from dlrun.data.cache import cache_folder, cached
+from dlrun.data.dataset import Dataset, DatasetMeta, Split
 
 
 @DATASETS.register("digits")

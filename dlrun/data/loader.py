@@ -19,7 +19,7 @@ from torch.utils.data import (
     TensorDataset,
 )
 
-from dlrun.data.base import Split
+from dlrun.data.dataset import Split
 
 
 class LoaderSplit:

@@ -15,7 +15,7 @@ import torch
 
 from dlrun.config.options.data import CubicConfig, PolynomialConfig, SyntheticLinRegConfig
 from dlrun.config.registry import DATASETS
-from dlrun.data.base import REGRESSION, Dataset, DatasetMeta, Split
+from dlrun.data.dataset import REGRESSION, Dataset, DatasetMeta, Split
 from dlrun.errors import DlrunError
 
 

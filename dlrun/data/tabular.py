@@ -26,7 +26,7 @@ import torch
 
 from dlrun.config.options.data import CsvConfig, TabularTask, WineConfig
 from dlrun.config.registry import DATASETS
-from dlrun.data.base import CLASSIFICATION, REGRESSION, Dataset, DatasetMeta, Split
+from dlrun.data.dataset import CLASSIFICATION, REGRESSION, Dataset, DatasetMeta, Split
 from dlrun.errors import DlrunError
 
 

@@ -14,7 +14,7 @@ import torch
 
 from dlrun.config.options.data import TextConfig
 from dlrun.config.registry import DATASETS
-from dlrun.data.base import LANGUAGE_MODEL, Dataset, DatasetMeta
+from dlrun.data.dataset import LANGUAGE_MODEL, Dataset, DatasetMeta
 from dlrun.data.sequences import Sampling, SequenceSplit
 from dlrun.errors import DlrunError
 

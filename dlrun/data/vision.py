@@ -21,7 +21,7 @@ import torch
 
 from dlrun.config.options.data import VisionDatasetConfig
 from dlrun.config.registry import DATASETS
-from dlrun.data.base import Dataset, DatasetMeta, Split
+from dlrun.data.dataset import Dataset, DatasetMeta, Split
 from dlrun.errors import DlrunError
 from dlrun.outputs.io import atomic_write
 

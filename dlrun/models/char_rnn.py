@@ -21,7 +21,7 @@ from torch import nn
 
 from dlrun.config.options.models import Cell, CharRNNConfig
 from dlrun.config.registry import MODELS
-from dlrun.data.base import LANGUAGE_MODEL, DatasetMeta
+from dlrun.data.dataset import LANGUAGE_MODEL, DatasetMeta
 from dlrun.errors import DlrunError
 from dlrun.models.layers import require_task
 

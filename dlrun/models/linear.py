@@ -19,7 +19,7 @@ from dlrun.config.options.models import (
     SoftmaxRegressionConfig,
 )
 from dlrun.config.registry import MODELS
-from dlrun.data.base import CLASSIFICATION, REGRESSION, DatasetMeta
+from dlrun.data.dataset import CLASSIFICATION, REGRESSION, DatasetMeta
 from dlrun.errors import DlrunError
 from dlrun.models.layers import require_task
 

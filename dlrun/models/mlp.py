@@ -8,7 +8,7 @@ from torch import nn
 
 from dlrun.config.options.models import MLPConfig
 from dlrun.config.registry import MODELS
-from dlrun.data.base import CLASSIFICATION, REGRESSION, DatasetMeta
+from dlrun.data.dataset import CLASSIFICATION, REGRESSION, DatasetMeta
 from dlrun.errors import DlrunError
 from dlrun.models.layers import activation, require_task
 

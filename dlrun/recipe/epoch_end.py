@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dlrun.config.options.trainer import MonitorMode
-from dlrun.data.base import Dataset
+from dlrun.data.dataset import Dataset
 from dlrun.diagnostics.norms import LayerNorms
 from dlrun.outputs.run_folder import RunFolder
 from dlrun.recipe.checkpoints import Checkpoints

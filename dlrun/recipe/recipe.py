@@ -30,8 +30,8 @@ from dlrun.errors import RunDiverged, RunInterrupted
 from dlrun.models.initializers import weight_stats
 from dlrun.optim.regularizers import Regularizer, build_regularizers
 from dlrun.outputs.lock import FolderLock
-from dlrun.outputs.loggers import build_loggers
 from dlrun.outputs.run_folder import RunFolder
+from dlrun.outputs.trackers import build_loggers
 from dlrun.recipe import resume, setup
 from dlrun.recipe.checkpoints import Checkpoints
 from dlrun.recipe.epoch_end import (

@@ -19,7 +19,7 @@ from torch import nn
 
 from dlrun.config.options.trainer import DataPath, MonitorMode
 from dlrun.config.registry import INITS, MODELS, OPTIMIZERS, SCHEDULERS
-from dlrun.data.base import Split
+from dlrun.data.dataset import Split
 from dlrun.data.loader import LoaderSplit
 from dlrun.diagnostics.norms import LayerNorms
 from dlrun.errors import DlrunError

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from dlrun.config.options.trainer import Loss, MonitorMode
-from dlrun.data.base import DatasetMeta
+from dlrun.data.dataset import DatasetMeta
 from dlrun.errors import DlrunError
 
 SPLITS = ("train", "test")

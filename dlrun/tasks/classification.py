@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from dlrun.config.options.trainer import Loss, MonitorMode
-from dlrun.data.base import CLASSIFICATION
+from dlrun.data.dataset import CLASSIFICATION
 from dlrun.errors import DlrunError
 from dlrun.tasks.base import Task, register_task
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from dlrun.config.options.trainer import Loss, MonitorMode
-from dlrun.data.base import LANGUAGE_MODEL
+from dlrun.data.dataset import LANGUAGE_MODEL
 from dlrun.errors import DlrunError
 from dlrun.models.contracts import RecurrentModel
 from dlrun.tasks.base import Task, register_task

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from dlrun.config.options.trainer import Loss, MonitorMode
-from dlrun.data.base import REGRESSION
+from dlrun.data.dataset import REGRESSION
 from dlrun.errors import DlrunError
 from dlrun.tasks.base import Task, register_task
 

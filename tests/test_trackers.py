@@ -12,9 +12,9 @@ import pytest
 from omegaconf import OmegaConf
 
 import dlrun.config.schema
-import dlrun.outputs.loggers  # noqa: F401  (registers the logger options and their schemas)
+import dlrun.outputs.trackers  # noqa: F401  (registers the logger options and their schemas)
 from dlrun.errors import DlrunError
-from dlrun.outputs.loggers import LOGGERS, Logger, build_loggers, flatten, resolve_tracking_uri
+from dlrun.outputs.trackers import LOGGERS, Logger, build_loggers, flatten, resolve_tracking_uri
 
 EPOCHS = [
     {"epoch": 1, "train_loss": 1.5, "train_acc": 0.5, "test_loss": 1.25, "test_acc": 0.625},
@@ -211,7 +211,7 @@ def test_none_builds_no_logger_and_importing_loads_no_tracker():
     assert build_loggers(None) == []
     assert LOGGERS.names() == ["mlflow", "tensorboard"]
     code = (
-        "import sys, dlrun.outputs.loggers; "
+        "import sys, dlrun.outputs.trackers; "
         "print('mlflow' in sys.modules, 'tensorboard' in sys.modules)"
     )
     import subprocess
