@@ -133,15 +133,15 @@ def sweep(overrides: Sequence[str] = (), sweep_dir: str | Path | None = None) ->
     `table.attrs["path"]` is the sweep folder, for `dlrun.load`.
     """
     from dlrun.cli import main
-    from dlrun.reporting import sweep_report
+    from dlrun.sweeps import report_callback
 
     arguments = ["-m", *_arguments(overrides)]
     if sweep_dir is not None:
         arguments.append(f"hydra.sweep.dir={Path(sweep_dir).expanduser().absolute()}")
     with _command(arguments):
         main.run_command(arguments)
-    table = load(sweep_report.last_sweep_dir).table
-    table.attrs["path"] = str(sweep_report.last_sweep_dir)
+    table = load(report_callback.last_sweep_dir).table
+    table.attrs["path"] = str(report_callback.last_sweep_dir)
     return table
 
 

@@ -122,7 +122,7 @@ def compose(*overrides: str):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    import dlrun.config.builtins  # noqa: F401  (registers the built-in options and schemas)
+    import dlrun.builtins  # noqa: F401  (registers the built-in options and schemas)
     from dlrun.config.schema import register_configs
     from dlrun.outputs.naming import register_resolvers
 

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-import dlrun.config.builtins  # noqa: F401  (registers the built-in data sets)
+import dlrun.builtins  # noqa: F401  (registers the built-in data sets)
 from dlrun.config.registry import DATASETS
 
 DIGITS = {"name": "digits", "image_size": 28, "test_size": 0.2, "random_state": 0}
@@ -31,7 +31,7 @@ def test_digits_from_the_cache_equal_the_decoded_ones(tmp_path, monkeypatch):
 
 def test_a_cached_run_does_not_import_scikit_learn(tmp_path):
     code = (
-        "import sys, dlrun.config.builtins\n"
+        "import sys, dlrun.builtins\n"
         "from dlrun.config.registry import DATASETS\n"
         f"DATASETS.build({DIGITS!r})\n"
         "print('sklearn' in sys.modules)\n"

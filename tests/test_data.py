@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-import dlrun.config.builtins  # noqa: F401  (registers the built-in data sets)
+import dlrun.builtins  # noqa: F401  (registers the built-in data sets)
 from dlrun.config.registry import DATASETS
 from dlrun.data.batches import batches, num_batches
 from dlrun.data.dataset import Split

@@ -16,9 +16,9 @@ import pytest
 import torch
 from conftest import SMOKE, call_main, run_dlrun
 
-from dlrun.fusion.batched import batched_forward
-from dlrun.fusion.memory import members_that_fit
-from dlrun.fusion.optimizers import merged
+from dlrun.sweeps.fused.batched import batched_forward
+from dlrun.sweeps.fused.memory import members_that_fit
+from dlrun.sweeps.fused.optimizers import merged
 
 MLP = (*SMOKE, "model=mlp", "model.hidden=[32]", "trainer.epochs=3", "trainer.checkpoint_every=7")
 FUSED = ("hydra/launcher=fused",)
@@ -191,7 +191,7 @@ def test_a_device_holds_the_members_its_free_memory_fits():
 
 
 def test_a_group_larger_than_the_device_holds_trains_in_parts(workdir, monkeypatch):
-    from dlrun.fusion import launch
+    from dlrun.sweeps.fused import launch
 
     monkeypatch.setattr(launch, "device_limit", lambda member: (2, 2**20))
     done, members = sweep(workdir, "s", *MLP, "seed=0,1,2", *FUSED)

@@ -1,5 +1,5 @@
 """A fused sweep killed (SIGKILL) at any point and run again ends with the files of the same
-sweep never stopped: its members' checkpoints become current together (fusion/commit.py).
+sweep never stopped: its members' checkpoints become current together (sweeps/fused/commit.py).
 
 Kills are placed in steps, saves and commits, not in seconds, by a plugin module that each
 sweep process imports (`plugins=[kill_at]`): the same points on any machine.
@@ -38,7 +38,7 @@ KILL_AT = """
 import os
 import signal
 
-from dlrun.fusion import commit
+from dlrun.sweeps.fused import commit
 from dlrun.recipe import recipe
 from dlrun.recipe.checkpoints import Checkpoints
 from dlrun.training import engine

@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import SMOKE, run_dlrun
 from rich.console import Console
 
-from dlrun.reporting.live import SweepWatcher, swept_keys
+from dlrun.sweeps.live import SweepWatcher, swept_keys
 
 
 def job(sweep: Path, name: str, overrides: list[str], summary: dict | None, epochs: int = 0):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+import dlrun.builtins  # noqa: F401  (registers the built-in options)
 from dlrun.config.registry import INITS, MODELS, OPTIMIZERS, REGULARIZERS
 from dlrun.data.dataset import DatasetMeta
 from dlrun.errors import DlrunError

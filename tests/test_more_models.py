@@ -11,7 +11,7 @@ import yaml
 from omegaconf import OmegaConf
 from torch import nn
 
-import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+import dlrun.builtins  # noqa: F401  (registers the built-in options)
 from dlrun.config.registry import MODELS
 from dlrun.data.dataset import DatasetMeta
 from dlrun.errors import DlrunError

@@ -12,7 +12,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from torch import nn
 
-import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+import dlrun.builtins  # noqa: F401  (registers the built-in options)
 from dlrun.config.registry import OPTIMIZERS
 from dlrun.errors import DlrunError
 from dlrun.optim.optimizers import set_weight_decay

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+import dlrun.builtins  # noqa: F401  (registers the built-in options)
 from dlrun.config.registry import DATASETS, INITS, MODELS, OPTIMIZERS, REGULARIZERS, Registry
 from dlrun.errors import DlrunError
 

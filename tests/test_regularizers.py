@@ -7,7 +7,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+import dlrun.builtins  # noqa: F401  (registers the built-in options)
 from dlrun.config.options.regularizers import EarlyStoppingConfig
 from dlrun.config.registry import MODELS, OPTIMIZERS
 from dlrun.data.dataset import DatasetMeta

@@ -8,7 +8,7 @@ from conftest import compose
 from torch import nn
 from torch.optim import lr_scheduler
 
-import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+import dlrun.builtins  # noqa: F401  (registers the built-in options)
 from dlrun.config.registry import SCHEDULERS
 from dlrun.errors import DlrunError
 

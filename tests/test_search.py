@@ -10,7 +10,7 @@ from conftest import run_dlrun
 from omegaconf import OmegaConf
 
 from dlrun.errors import DlrunError
-from dlrun.sweeps import search
+from dlrun.recipe import objective
 
 SEARCH = ("-m", "hparams_search=optuna", "dataset=digits", "trainer=smoke", "model=mlp")
 ROWS = [
@@ -21,32 +21,32 @@ ROWS = [
 
 
 def test_best_is_the_highest_accuracy_or_the_lowest_loss_and_final_the_last():
-    assert search.objective(ROWS, "best.test_acc") == 0.7
-    assert search.objective(ROWS, "best.test_loss") == 0.9
-    assert search.objective(ROWS, "final.test_acc") == 0.6
-    assert search.objective([], "best.test_acc") is None
+    assert objective.objective(ROWS, "best.test_acc") == 0.7
+    assert objective.objective(ROWS, "best.test_loss") == 0.9
+    assert objective.objective(ROWS, "final.test_acc") == 0.6
+    assert objective.objective([], "best.test_acc") is None
 
 
 @pytest.mark.parametrize("name", ["test_acc", "top.test_acc", "best.", "best"])
 def test_a_metric_name_must_say_best_or_final_and_a_column(name):
     with pytest.raises(DlrunError, match=f"optimized_metric={name} is not a metric"):
-        search.check_metric(name)
+        objective.check_metric(name)
 
 
 def test_a_direction_that_would_search_for_the_worst_model_is_refused():
-    search.check_metric("best.test_acc", "maximize")
-    search.check_metric("final.test_loss", "minimize")
+    objective.check_metric("best.test_acc", "maximize")
+    objective.check_metric("final.test_loss", "minimize")
     with pytest.raises(DlrunError, match="set hydra.sweeper.direction=maximize"):
-        search.check_metric("best.test_acc", "minimize")
+        objective.check_metric("best.test_acc", "minimize")
     with pytest.raises(DlrunError, match="set hydra.sweeper.direction=minimize"):
-        search.check_metric("best.test_ppl", "maximize")
+        objective.check_metric("best.test_ppl", "maximize")
 
 
 def test_a_column_with_no_better_way_has_no_best_epoch():
     columns = ("train_loss", "test_loss", "lr")
-    search.check_columns("final.lr", columns)
+    objective.check_columns("final.lr", columns)
     with pytest.raises(DlrunError, match="lr is neither better high nor low.*use final.lr"):
-        search.check_columns("best.lr", columns)
+        objective.check_columns("best.lr", columns)
 
 
 def test_an_unknown_column_fails_before_training(workdir):

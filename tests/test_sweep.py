@@ -16,10 +16,8 @@ from conftest import run_dlrun
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from dlrun.reporting import sweep_report as sweep
 from dlrun.reporting.sweep_report import (
     ReportConfig,
-    SweepReportCallback,
     as_report_config,
     comparison_figure,
     differing_keys,
@@ -27,6 +25,8 @@ from dlrun.reporting.sweep_report import (
     parse_overrides,
     report_sweep,
 )
+from dlrun.sweeps import report_callback
+from dlrun.sweeps.report_callback import SweepReportCallback
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BASE = ["dataset=digits", "trainer=smoke", "model=mlp"]
@@ -278,14 +278,14 @@ def test_parse_overrides_and_differing_keys():
 def test_callback_reads_the_sweep_folder_and_falls_back_to_default_report(tmp_path, monkeypatch):
     make_job(tmp_path, 0, ["optimizer=sgd"], completed(0.5), metric_rows(0.5))
     make_job(tmp_path, 1, ["optimizer=adam"], {"status": "failed", "error": "boom"})
-    monkeypatch.setattr(sweep, "last_failed_jobs", None)
+    monkeypatch.setattr(report_callback, "last_failed_jobs", None)
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})  # no `report`
 
     callback = SweepReportCallback()
     callback.on_multirun_start(config)
     callback.on_multirun_end(config)
 
-    assert sweep.last_failed_jobs == 1
+    assert report_callback.last_failed_jobs == 1
     assert len(read_csv(tmp_path / "sweep_summary.csv")) == 2
     ax = comparison_figure(tmp_path, None).axes[0]
     assert ax.get_ylabel() == "test_acc"
@@ -304,7 +304,7 @@ def test_multirun_writes_the_sweep_report(workdir):
         "model=mlp",
         "trainer.log_every_n_steps=1",
         # ++: add the callback, or keep it where conf/config.yaml registers it already.
-        "++hydra.callbacks.sweep_report._target_=dlrun.reporting.sweep_report.SweepReportCallback",
+        "++hydra.callbacks.sweep_report._target_=dlrun.sweeps.report_callback.SweepReportCallback",
         cwd=workdir,
     )
     assert result.returncode == 0, result.stderr

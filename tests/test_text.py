@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import dlrun.config.builtins  # noqa: F401  (registers the built-in options)
+import dlrun.builtins  # noqa: F401  (registers the built-in options)
 from dlrun.config.registry import DATASETS
 from dlrun.data.sequences import SequenceSplit
 from dlrun.errors import DlrunError

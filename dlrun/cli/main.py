@@ -29,7 +29,6 @@ from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from dlrun.cli.jobs import Caller, job_errors, job_value, prepare_job
 from dlrun.config.composition import explain
 from dlrun.config.groups import check_choices
 from dlrun.config.hydra_plugins import check_plugins, register_fused_launcher
@@ -37,7 +36,8 @@ from dlrun.config.schema import register_configs, validate
 from dlrun.errors import EXIT_USER_ERROR, ConfigError, DlrunError, report
 from dlrun.outputs import drawing
 from dlrun.outputs.naming import folder_error, register_resolvers
-from dlrun.reporting import live, sweep_report
+from dlrun.recipe.job import Caller, job_errors, job_value, prepare_job
+from dlrun.sweeps import live, report_callback
 from dlrun.training.world import World, world_from_env
 
 # A config that does not compose (unknown option, misspelt key, wrong type): Hydra's status.
@@ -87,7 +87,7 @@ def main() -> None:
 
         Console(stderr=True).print("Stopped at once; files written so far are whole.")
         sys.exit(EXIT_STOPPED_AT_ONCE)
-    if sweep_report.last_failed_jobs:
+    if report_callback.last_failed_jobs:
         sys.exit(EXIT_SWEEP_FAILED)
 
 
@@ -96,7 +96,7 @@ def run_command(arguments: list[str]) -> None:
     register_resolvers()
     register_configs()
     register_fused_launcher(arguments)
-    sweep_report.last_failed_jobs = sweep_report.last_error = None
+    report_callback.last_failed_jobs = report_callback.last_error = None
     check_plugins(arguments)
     scratch = None
     world = world_from_env()
@@ -115,8 +115,8 @@ def run_command(arguments: list[str]) -> None:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     drawing.wait()  # the command ends with every PNG of its runs on disk
-    if sweep_report.last_error is not None:
-        raise sweep_report.last_error
+    if report_callback.last_error is not None:
+        raise report_callback.last_error
 
 
 def _compose_and_run(arguments: list[str]) -> None:

@@ -91,10 +91,8 @@ def compose(overrides: Sequence[str]):
     from hydra.core.global_hydra import GlobalHydra
 
     from dlrun.config.schema import register_configs
-    from dlrun.outputs.naming import register_resolvers
 
-    register_configs()
-    register_resolvers()
+    register_configs()  # the job config only: the run folder's resolvers are Hydra's part
     GlobalHydra.instance().clear()
     with initialize_config_module(CONFIG_MODULE, version_base=VERSION_BASE):
         return hydra_compose("config", overrides=list(overrides))

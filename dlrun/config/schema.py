@@ -17,10 +17,10 @@ from omegaconf.errors import ConfigKeyError
 
 from dlrun.config import ranges
 from dlrun.config.options import SCHEMAS
+from dlrun.config.options.report import ReportConfig
 from dlrun.config.options.trainer import TrainerConfig, checkpoint_every
 from dlrun.config.ranges import at_least
 from dlrun.errors import DlrunError
-from dlrun.reporting.sweep_report import ReportConfig
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Config:
     report: ReportConfig = MISSING
     diagnostics: DiagnosticsConfig = MISSING
     # What `dlrun` returns to a hyperparameter search: best.<column> or final.<column>
-    # of metrics.csv, e.g. best.test_acc (see sweeps/search.py); null returns nothing.
+    # of metrics.csv, e.g. best.test_acc (see recipe/objective.py); null returns nothing.
     optimized_metric: str | None = MISSING
 
 

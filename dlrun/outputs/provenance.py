@@ -9,21 +9,21 @@ from pathlib import Path
 
 import torch
 
-import dlrun
+from dlrun import version
 
 
 def versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "dlrun": dlrun.__version__,
+        "dlrun": version.__version__,
     }
 
 
 @functools.cache  # asked for at every epoch's summary; the checkout does not change meanwhile
 def git_commit() -> dict[str, object] | None:
     """The commit of the dlrun checkout this code runs from; None for an installed wheel."""
-    source = Path(dlrun.__file__).resolve().parent
+    source = Path(version.__file__).resolve().parent
     try:
         head = subprocess.run(
             ["git", "-C", str(source), "rev-parse", "HEAD"],

@@ -73,7 +73,7 @@ class RunFolder:
 
     def remove_leftovers(self) -> None:
         """Temp files a killed write left (outputs/io.py), and checkpoints a fused group
-        staged but never committed (fusion/commit.py); only the folder's lock holder calls
+        staged but never committed (sweeps/fused/commit.py); only the folder's lock holder calls
         this, so no write of another process is in flight."""
         if not self.writes:
             return

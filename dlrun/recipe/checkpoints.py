@@ -7,7 +7,7 @@ Every data-parallel rank takes part in a step checkpoint, since each one's share
 epoch goes in; rank 0 writes.
 
 A fused group's members stage their checkpoints instead (`stage_as`): each is written
-beside last.pt, and becomes last.pt when the group commits them together (fusion/commit.py).
+beside last.pt, and becomes last.pt when the group commits them together (sweeps/fused/commit.py).
 """
 
 from __future__ import annotations

@@ -20,11 +20,10 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-import dlrun.config.builtins  # noqa: F401  (registers the built-in models, data sets, optimizers...)
+import dlrun.builtins  # noqa: F401  (registers the built-in models, data sets, optimizers...)
 from dlrun.config.options.trainer import checkpoint_every
 from dlrun.config.registry import DATASETS
 from dlrun.config.schema import validate
-from dlrun.data.shared import SharedData
 from dlrun.diagnostics.verdict import fit_verdict
 from dlrun.errors import RunDiverged, RunInterrupted
 from dlrun.models.initializers import weight_stats
@@ -32,7 +31,7 @@ from dlrun.optim.regularizers import Regularizer, build_regularizers
 from dlrun.outputs.lock import FolderLock
 from dlrun.outputs.run_folder import RunFolder
 from dlrun.outputs.trackers import build_loggers
-from dlrun.recipe import resume, setup
+from dlrun.recipe import objective, resume, setup
 from dlrun.recipe.checkpoints import Checkpoints
 from dlrun.recipe.epoch_end import (
     Curves,
@@ -43,9 +42,9 @@ from dlrun.recipe.epoch_end import (
     Shown,
     Trackers,
 )
+from dlrun.recipe.shared_data import SharedData
 from dlrun.recipe.summary import Summary, log_end, log_start
 from dlrun.reporting.reference import compare, render
-from dlrun.sweeps import search
 from dlrun.tasks import metric_columns, task_for
 from dlrun.training import distributed
 from dlrun.training.checkpoint import LAST, find_checkpoint, load_checkpoint, restore_state
@@ -132,7 +131,7 @@ class Recipe:
         self.task = task_for(self.data.meta, trainer.loss)
         self.monitor, self.mode = setup.monitor(trainer, self.task)
         if cfg.optimized_metric:
-            search.check_columns(cfg.optimized_metric, metric_columns(self.task))
+            objective.check_columns(cfg.optimized_metric, metric_columns(self.task))
         train_part = self.data.train.head(trainer.max_train_samples, seed=cfg.seed)
         test_part = self.data.test.head(trainer.max_test_samples, seed=cfg.seed)
         self.sizes = len(train_part), len(test_part)
@@ -312,7 +311,7 @@ class Recipe:
         summary["extras"] = setup.model_figures(state.model)
         summary["reference"] = compare(cfg.reference, cfg, self.folder.metrics, summary["extras"])
         if cfg.optimized_metric:
-            value = search.objective(self.folder.metrics, cfg.optimized_metric)
+            value = objective.objective(self.folder.metrics, cfg.optimized_metric)
             summary["optimized"] = {"metric": cfg.optimized_metric, "value": value}
         self.close(summary)
         if summary["reference"] and summary["reference"]["figures"]:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 METRICS_CSV = "metrics.csv"
+# One per job of a configuration in the comparison figures, one colour per configuration.
+LINE_STYLES = ("-", "--", ":", "-.")
 
 
 @dataclass
@@ -132,7 +134,6 @@ def draw_bands(ax, groups: Sequence[tuple[str, list[Any]]], columns, x_name, col
 
     `groups` holds (configuration, its seeds' DataFrames); the legend handles come back.
     """
-    from dlrun.reporting.sweep_report import LINE_STYLES
 
     handles = []
     for (name, frames), colour in zip(groups, colours, strict=True):

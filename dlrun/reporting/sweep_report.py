@@ -20,17 +20,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hydra.experimental.callback import Callback
-
+from dlrun.config.options.report import ReportConfig
 from dlrun.errors import DlrunError
 from dlrun.outputs import lock
 from dlrun.outputs.io import atomic_write, atomic_write_text, read_json_object
 from dlrun.reporting import seeds
 from dlrun.reporting.seed_report import (
+    LINE_STYLES,
     SeedComparison,
     compare_folders,
     draw_bands,
@@ -47,32 +47,6 @@ log = logging.getLogger(__name__)
 SUMMARY_CSV = "sweep_summary.csv"
 COMPARISON_PNG = "comparison.png"
 FILES = {"metrics": ("metrics.csv", "epoch"), "steps": ("steps.csv", "step")}
-LINE_STYLES = ("-", "--", ":", "-.")
-
-# The number of jobs of the last sweep report that did not complete (None: no report yet),
-# that sweep's folder, and the error its report ended with (Hydra would turn an error
-# raised in a callback into a warning). `dlrun -m` reads the first and the last to exit
-# with a non-zero status, the Python API the second to open the sweep.
-last_failed_jobs: int | None = None
-last_sweep_dir: Path | None = None
-last_error: DlrunError | None = None
-
-
-@dataclass
-class ReportConfig:
-    # Which per-job file the comparison plots: metrics (metrics.csv, per epoch) or steps
-    # (steps.csv, per step; needs trainer.log_every_n_steps > 0).
-    file: str = "metrics"
-    # Columns of that file, one line per job and column (same colour per job).
-    columns: list[str] = field(default_factory=lambda: ["test_acc"])
-    log_y: bool = False
-    # [low, high] of the y axis; null: matplotlib's choice.
-    ylim: list[float] | None = None
-    # Figure title; empty: the sweep folder.
-    title: str = ""
-    # Over seeds: the configuration the others are compared with (its name, e.g.
-    # optimizer=sgd, or one of its settings); empty: the first.
-    baseline: str = ""
 
 
 @dataclass
@@ -225,54 +199,6 @@ def parse_overrides(lines: Sequence[str]) -> dict[str, str]:
             key, _, value = text.lstrip("+").partition("=")
             out[key] = value
     return out
-
-
-class SweepReportCallback(Callback):
-    """Hydra callback: checks `report` when a multirun starts, shows the jobs as they run
-    (reporting/live.py), reports the sweep at its end."""
-
-    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        from omegaconf import OmegaConf
-        from rich.console import Console
-
-        from dlrun.reporting import live
-
-        as_report_config(_report_node(config))  # a bad report config fails before any job
-        overrides = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task") or []]
-        params = OmegaConf.select(config, "hydra.sweeper.params") or {}  # a preset's own sweep
-        overrides += [f"{key}={value}" for key, value in params.items()]
-        live.watch(Path(str(config.hydra.sweep.dir)), overrides, Console())
-
-    def on_job_start(self, config: Any, **kwargs: Any) -> None:
-        _poll_watcher()
-
-    def on_job_end(self, config: Any, job_return: Any = None, **kwargs: Any) -> None:
-        _poll_watcher()
-
-    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        from dlrun.reporting import live
-
-        global last_failed_jobs, last_sweep_dir, last_error
-        live.stop_active()
-        last_sweep_dir = Path(str(config.hydra.sweep.dir))
-        try:
-            last_failed_jobs = report_sweep(last_sweep_dir, _report_node(config)).failed
-        except DlrunError as err:  # raised by the command once Hydra is done
-            last_error = err
-
-
-def _poll_watcher() -> None:
-    """A job of this process started or ended: show it now (a launcher's worker has none)."""
-    from dlrun.reporting import live
-
-    if live.active is not None:
-        live.active.poll()
-
-
-def _report_node(config: Any) -> Any:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.select(config, "report", default=None)
 
 
 def _overrides_file(job: Path) -> Path | None:

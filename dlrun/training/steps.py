@@ -1,7 +1,7 @@
 """The step contract, and its implementation for one model.
 
 The epoch driver (training/engine.py) trains whatever implements `Steps`: one model here
-(`ModelSteps`), or a fused group's members stacked into one program (fusion/steps.py). A
+(`ModelSteps`), or a fused group's members stacked into one program (sweeps/fused/steps.py). A
 `Steps` begins each member's epoch, hands out its batches, takes one optimizer step for every
 member at once, and runs the test pass; the driver does everything around it once.
 

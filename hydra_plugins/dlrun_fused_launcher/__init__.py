@@ -1,1 +1,1 @@
-"""dlrun's fused launcher for Hydra: `hydra/launcher=fused` (dlrun/fusion/)."""
+"""dlrun's fused launcher for Hydra: `hydra/launcher=fused` (dlrun/sweeps/fused/)."""

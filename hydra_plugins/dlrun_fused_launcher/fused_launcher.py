@@ -1,6 +1,6 @@
 """`hydra/launcher=fused`: a sweep's jobs that share their shapes train as one program.
 
-Hydra finds launchers in the `hydra_plugins` package only; the work is in dlrun/fusion/.
+Hydra finds launchers in the `hydra_plugins` package only; the work is in dlrun/sweeps/fused/.
 Hydra's scan runs this module before it is in sys.modules, so it has no
 `from __future__ import annotations`: a dataclass would look its string annotations up there.
 """
@@ -37,6 +37,6 @@ class FusedLauncher(Launcher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        from dlrun.fusion.launch import launch
+        from dlrun.sweeps.fused.launch import launch
 
         return launch(self, job_overrides, initial_job_idx)

@@ -1,7 +1,7 @@
 """What one job of the `dlrun` command does around its run: how it was started, what it
 returns to Hydra, and what each kind of failure does to it and to the sweep.
 
-The command's task function (cli/main.py) and the fused launcher (dlrun/fusion/) both go
+The command's task function (cli/main.py) and the fused launcher (dlrun/sweeps/fused/) both go
 through these, so a fused sweep's member fails, stops or diverges as a job run alone does.
 """
 
@@ -76,7 +76,7 @@ def job_errors(output_dir: str, in_sweep: bool) -> Iterator[None]:
 
 def prepare_job(cfg: DictConfig, hydra_cfg, output_dir: str, in_sweep: bool) -> None:
     """What depends on how this job was started: its thread share, continuing, the metric."""
-    from dlrun.sweeps import search
+    from dlrun.recipe import objective
     from dlrun.training.checkpoint import LAST
     from dlrun.training.threads import thread_budget
 
@@ -89,7 +89,7 @@ def prepare_job(cfg: DictConfig, hydra_cfg, output_dir: str, in_sweep: bool) -> 
         cfg.trainer.resume = output_dir
     if cfg.optimized_metric:
         direction = hydra_cfg.sweeper.get("direction") if in_sweep else None
-        search.check_metric(cfg.optimized_metric, direction)
+        objective.check_metric(cfg.optimized_metric, direction)
 
 
 def job_value(cfg: DictConfig, summary: dict[str, Any]) -> dict | float | None:

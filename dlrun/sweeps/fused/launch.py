@@ -6,7 +6,7 @@ where any app may pick it) are handed to the basic launcher whole.
 
 A group's runs are set up one after the other, each in its own job (folder, train.log,
 lock), and trained by the epoch driver (training/engine.py) over stacked steps
-(fusion/steps.py). Each run ends through its own recipe, so its folder is that of the same
+(sweeps/fused/steps.py). Each run ends through its own recipe, so its folder is that of the same
 job run alone.
 """
 
@@ -24,19 +24,19 @@ from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from omegaconf import DictConfig, open_dict
 
-from dlrun.cli.jobs import job_errors, job_value, prepare_job
 from dlrun.config.schema import validate
-from dlrun.data.shared import SharedData
 from dlrun.errors import DlrunError
-from dlrun.fusion import commit, plan
-from dlrun.fusion.jobs import OpenJob
-from dlrun.fusion.members import Member
-from dlrun.fusion.memory import device_limit
-from dlrun.fusion.steps import StackedSteps
 from dlrun.outputs import drawing
 from dlrun.outputs.lock import FolderLock
 from dlrun.outputs.run_folder import PLOT_EVERY_SECONDS
+from dlrun.recipe.job import job_errors, job_value, prepare_job
 from dlrun.recipe.recipe import Recipe
+from dlrun.recipe.shared_data import SharedData
+from dlrun.sweeps.fused import commit, plan
+from dlrun.sweeps.fused.jobs import OpenJob
+from dlrun.sweeps.fused.members import Member
+from dlrun.sweeps.fused.memory import device_limit
+from dlrun.sweeps.fused.steps import StackedSteps
 from dlrun.training.engine import Diverged, Interrupted, train_group
 from dlrun.training.signals import graceful_stop
 

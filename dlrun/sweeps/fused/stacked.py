@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from dlrun.fusion.batched import batched_forward
+from dlrun.sweeps.fused.batched import batched_forward
 from dlrun.tasks import Task
 
 _masks: list[torch.Tensor] = []  # the masks of the forward in progress, in layer order

@@ -5,7 +5,7 @@ driver (training/engine.py) treats the group as it treats one run. What the step
 (metric sums, the first non-finite loss, logged losses) is kept stacked here, one entry per
 member, and handed back to each member's progress when a checkpoint or the epoch's end
 needs it (`settle`). The members' checkpoints of one step become current together
-(fusion/commit.py).
+(sweeps/fused/commit.py).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 
-from dlrun.fusion.commit import GroupCommit
-from dlrun.fusion.members import Member
-from dlrun.fusion.optimizers import merged
-from dlrun.fusion.stacked import StackedModel
+from dlrun.sweeps.fused.commit import GroupCommit
+from dlrun.sweeps.fused.members import Member
+from dlrun.sweeps.fused.optimizers import merged
+from dlrun.sweeps.fused.stacked import StackedModel
 from dlrun.training.state import EpochProgress
 from dlrun.training.steps import accumulate, finalize, resumed_batches
 

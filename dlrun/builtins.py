@@ -1,4 +1,5 @@
-"""Import every built-in option so that its builder is registered."""
+"""Import every built-in option, so that each module registers its builders (models, data
+sets, optimizers, regularizers, trackers, early stopping)."""
 
 from dlrun.data import digits, synthetic, tabular, text, vision  # noqa: F401
 from dlrun.models import char_rnn, deep_mlp, initializers, lenet, linear, mlp  # noqa: F401

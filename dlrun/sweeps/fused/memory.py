@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from dlrun.fusion.members import Member
+from dlrun.sweeps.fused.members import Member
 from dlrun.training.seeding import rng_state, set_rng_state
 
 SHARE = 0.8  # of the free memory: the rest is left for the allocator's fragments
