@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-SUMMARY_JSON, METRICS_CSV = "summary.json", "metrics.csv"
-
 
 @dataclass
 class Run:
@@ -41,33 +39,36 @@ class Run:
 
     @property
     def summary(self) -> dict[str, Any]:
-        from dlrun.outputs.io import read_json_object
+        from dlrun.outputs.run_folder import read_summary
 
-        file = self.path / SUMMARY_JSON
-        return read_json_object(file) if file.is_file() else {}
+        try:
+            return read_summary(self.path)
+        except FileNotFoundError:
+            return {}
 
     @property
     def metrics(self) -> pd.DataFrame:
         import pandas as pd
 
-        file = self.path / METRICS_CSV
-        return pd.read_csv(file) if file.is_file() and file.stat().st_size else pd.DataFrame()
+        from dlrun.outputs.run_folder import read_rows
+
+        return pd.DataFrame(read_rows(self.path))
 
     @property
     def status(self) -> str:
         """summary.json's status; `killed` for a run that says `running` but has stopped."""
-        from dlrun.outputs.lock import status
+        from dlrun.outputs.run_folder import status
 
         summary = self.summary
         return status(self.path, summary) if summary else "missing"
 
     def plot(self) -> Figure:
-        from dlrun.outputs.io import read_csv_rows
         from dlrun.outputs.plots import curves_figure
+        from dlrun.outputs.run_folder import METRICS_CSV, read_rows
 
-        rows = read_csv_rows(self.path / METRICS_CSV)
+        rows = read_rows(self.path)
         if not rows:
-            raise DlrunError(f"{self.path} has no finished epoch to plot (no metrics.csv rows).")
+            raise DlrunError(f"{self.path} has no finished epoch to plot (no {METRICS_CSV} rows).")
         regression = self.summary.get("task") == "regression"
         return _inline(curves_figure(rows, self.path.name, regression))
 
@@ -147,16 +148,23 @@ def sweep(overrides: Sequence[str] = (), sweep_dir: str | Path | None = None) ->
 
 def load(path: str | Path) -> Run | Sweep:
     """Open a run folder or a sweep folder that dlrun left."""
+    from dlrun.outputs.run_folder import (
+        HYDRA,
+        MULTIRUN_YAML,
+        SUMMARY_JSON,
+        is_run_folder,
+        is_sweep_folder,
+    )
     from dlrun.reporting.sweep_report import find_jobs
 
     folder = Path(path).expanduser()
-    if (folder / "multirun.yaml").is_file():
+    if is_sweep_folder(folder):
         return Sweep(folder, [Run(job) for job in find_jobs(folder)])
-    if (folder / SUMMARY_JSON).is_file() or (folder / ".hydra").is_dir():
+    if is_run_folder(folder):
         return Run(folder)
     raise DlrunError(
-        f"{path} is neither a run folder (summary.json, .hydra/) nor a sweep folder "
-        f"(multirun.yaml): give one of the folders dlrun leaves in outputs/."
+        f"{path} is neither a run folder ({SUMMARY_JSON}, {HYDRA}/) nor a sweep folder "
+        f"({MULTIRUN_YAML}): give one of the folders dlrun leaves in outputs/."
     )
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import SMOKE, run_dlrun, run_folders
 
-from dlrun.cli.eval_checkpoint import find_eval_checkpoint, parse_args, run_folder_of
+from dlrun.cli.eval_checkpoint import find_eval_checkpoint, parse_args
 from dlrun.errors import DlrunError
+from dlrun.outputs.run_folder import folder_of
 
 
 def run_eval(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -132,7 +133,7 @@ def test_checkpoint_paths_resolve_like_the_usage_says(tmp_path):
     assert find_eval_checkpoint(str(run / "checkpoints")) == run / "checkpoints" / "last.pt"
     pt = run / "checkpoints" / "best.pt"
     assert find_eval_checkpoint(str(pt)) == pt
-    assert run_folder_of(pt) == run
+    assert folder_of(pt) == run
     with pytest.raises(DlrunError, match="holds no checkpoint"):
         find_eval_checkpoint(str(tmp_path))
     with pytest.raises(DlrunError, match="is a file"):

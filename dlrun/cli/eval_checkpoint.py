@@ -15,7 +15,6 @@ Heavy modules (torch, the data sets) are imported only when a checkpoint is eval
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 import zipfile
@@ -25,13 +24,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlrun.errors import DlrunError
+from dlrun.outputs.run_folder import (
+    BEST,
+    CHECKPOINTS,
+    EVAL_JSON,
+    LAST,
+    METRICS_CSV,
+    folder_of,
+    read_rows,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 EXIT_USER_ERROR = 2
-EVAL_JSON = "eval.json"
-WHICH = {"last": "last.pt", "best": "best.pt"}
+WHICH = {"last": LAST, "best": BEST}
 SPLITS = ("test", "train")
 
 USAGE = """\
@@ -119,8 +126,8 @@ def parse_args(argv: Sequence[str]) -> EvalOptions:
         values[key] = value
     if not values.get("ckpt"):
         raise DlrunError(
-            "dlrun-eval needs a checkpoint: dlrun-eval ckpt=RUN_FOLDER (or its checkpoints/ "
-            "folder, or a .pt file). See dlrun-eval --help."
+            f"dlrun-eval needs a checkpoint: dlrun-eval ckpt=RUN_FOLDER (or its {CHECKPOINTS}/ "
+            f"folder, or a .pt file). See dlrun-eval --help."
         )
     which = values.get("which")
     if which is not None and which not in WHICH:
@@ -153,7 +160,7 @@ def find_eval_checkpoint(ckpt: str, which: str | None = None) -> Path:
     if not path.exists():
         raise DlrunError(
             f"ckpt={ckpt} does not exist. Give a run folder (outputs/<date>/<time>_<name>), "
-            f"its checkpoints/ folder or a .pt file."
+            f"its {CHECKPOINTS}/ folder or a .pt file."
         )
     if path.is_file():
         if which is not None:
@@ -163,20 +170,14 @@ def find_eval_checkpoint(ckpt: str, which: str | None = None) -> Path:
             )
         return path
     name = WHICH[which or "last"]
-    candidates = [path / name, path / "checkpoints" / name]
+    candidates = [path / name, path / CHECKPOINTS / name]
     found = next((c for c in candidates if c.is_file()), None)
     if found is None:
         raise DlrunError(
             f"ckpt={ckpt} holds no checkpoint: looked for {candidates[0]} and {candidates[1]}. "
-            f"Give a run folder that has checkpoints/{name}, or a .pt file."
+            f"Give a run folder that has {CHECKPOINTS}/{name}, or a .pt file."
         )
     return found
-
-
-def run_folder_of(checkpoint: Path) -> Path:
-    """The run folder a checkpoint belongs to: the parent of checkpoints/, else its folder."""
-    folder = checkpoint.parent
-    return folder.parent if folder.name == "checkpoints" else folder
 
 
 def evaluate_checkpoint(options: EvalOptions) -> EvalResult:
@@ -186,7 +187,7 @@ def evaluate_checkpoint(options: EvalOptions) -> EvalResult:
         raise DlrunError(
             f"{path} is not a dlrun checkpoint: it is not a complete file written by "
             f"torch.save (another kind of file, or a truncated copy). A run's checkpoints are "
-            f"checkpoints/last.pt and checkpoints/best.pt in its folder."
+            f"{CHECKPOINTS}/{LAST} and {CHECKPOINTS}/{BEST} in its folder."
         )
     from dlrun.recipe.recipe import Recipe
     from dlrun.training.checkpoint import load_checkpoint
@@ -195,7 +196,8 @@ def evaluate_checkpoint(options: EvalOptions) -> EvalResult:
 
     checkpoint = load_checkpoint(path)
     notes: list[str] = []
-    folder = run_folder_of(path)
+    folder = folder_of(path)
+    assert folder is not None  # the checkpoint's own folder exists
     recipe = Recipe(_run_config(checkpoint, path, options, notes), folder, World())
     recipe.setup_runtime()
     recipe.setup_data()
@@ -230,7 +232,7 @@ def evaluate_checkpoint(options: EvalOptions) -> EvalResult:
         notes=notes,
     )
     if options.split == "test" and result.epoch is not None:
-        result.recorded = _recorded_row(folder / "metrics.csv", result.epoch)
+        result.recorded = _recorded_row(folder, result.epoch)
     return result
 
 
@@ -282,16 +284,13 @@ def _device(requested: str | None, trained_on: str, notes: list[str]):
         return device
 
 
-def _recorded_row(metrics_csv: Path, epoch: int) -> dict[str, Any] | None:
+def _recorded_row(folder: Path, epoch: int) -> dict[str, Any] | None:
     """The run's own metrics.csv row for `epoch`, to print beside the new figures."""
     try:
-        with metrics_csv.open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                if row.get("epoch") == str(epoch):
-                    return row
-    except OSError:
-        pass
-    return None
+        rows = read_rows(folder)
+    except (OSError, ValueError):
+        return None
+    return next((row for row in rows if row.get("epoch") == epoch), None)
 
 
 def write_result(result: EvalResult) -> None:
@@ -317,7 +316,7 @@ def print_result(result: EvalResult, console: Console) -> None:
     table.add_column("evaluated", justify="right")
     recorded = result.recorded
     if recorded is not None:
-        table.add_column("metrics.csv", justify="right")
+        table.add_column(METRICS_CSV, justify="right")
     for name, value in result.metrics.items():
         cells = [name, f"{value:.6g}"]
         if recorded is not None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dlrun.errors import EXIT_USER_ERROR, DlrunError
+from dlrun.outputs.run_folder import CURVES_PNG, METRICS_CSV
 from dlrun.reporting.folders import REPORT_CSV, Report, build_report, print_report, redraw, table
 
 
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plots",
         action="store_true",
-        help="redraw each run's curves.png from metrics.csv and each sweep's "
+        help=f"redraw each run's {CURVES_PNG} from {METRICS_CSV} and each sweep's "
         "sweep_summary.csv and comparison.png",
     )
     return parser
@@ -72,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print_report(console, report)
     if args.plots:
         plots = redraw(report)
-        console.print(f"Redrew {plots.curves} curves.png and {plots.sweeps} sweep reports")
+        console.print(f"Redrew {plots.curves} {CURVES_PNG} and {plots.sweeps} sweep reports")
         for note in plots.notes:
             console.print(f"[yellow]{escape(note)}[/]")
     console.print(f"Report: {escape(str(csv_path))}", soft_wrap=True)

@@ -5,7 +5,7 @@ The lock is the operating system's on RUN/.lock: `fcntl.flock` on Linux and macO
 others from reading). The system lets go of it when its process ends, however it ends, so a
 lock left by a killed run never blocks the next one. The file names the pid and host of its
 holder, for the message a second run prints. A run whose summary says `running` while
-nobody holds its lock was killed: `status()` says so.
+nobody holds its lock was killed (outputs/run_folder.py's `status()`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from __future__ import annotations
 import importlib
 import os
 import socket
-import time
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from dlrun.errors import DlrunError, FolderInUse
 
@@ -121,18 +119,3 @@ def held(folder: str | Path) -> bool:
     finally:
         os.close(fd)
     return False
-
-
-def status(folder: str | Path, summary: dict[str, Any]) -> str:
-    """summary.json's status, or `killed` for a `running` run that nobody holds."""
-    found = str(summary.get("status") or "unknown")
-    return "killed" if found == "running" and not held(folder) else found
-
-
-def killed_note(folder: str | Path) -> str:
-    """What a killed run left to continue from."""
-    last = Path(folder) / "checkpoints" / "last.pt"
-    if not last.is_file():
-        return "killed before its first checkpoint: a resume starts it from the beginning"
-    written = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.stat().st_mtime))
-    return f"killed; last checkpoint checkpoints/last.pt, written {written}"

@@ -13,6 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from dlrun.errors import EXIT_USER_ERROR, DlrunError, report
+from dlrun.outputs import run_folder
 
 MAX_NAME = 80
 # Overrides that say where things are rather than what runs: left out of names.
@@ -49,7 +50,7 @@ def run_dir(fresh: str, resume: str | None) -> str:
     same second get `_2`, `_3`... instead of writing into one folder.
     """
     if resume:
-        existing = run_folder_of(resume)
+        existing = run_folder.folder_of(resume)  # the run continues there
         if existing is not None:
             return str(existing)
     base = Path(fresh)
@@ -78,19 +79,9 @@ def folder_error(folder: str | Path, err: OSError) -> DlrunError:
     )
 
 
-def run_folder_of(resume: str) -> Path | None:
-    """The run folder a resume target belongs to, if it exists: the run continues there."""
-    path = Path(resume).expanduser()
-    if path.is_file():
-        path = path.parent
-    if path.name == "checkpoints":
-        path = path.parent
-    return path if path.is_dir() else None
-
-
 def config_subdir(resume: str | None, stamp: str) -> str:
     """Where Hydra saves the config: a resumed run keeps the first run's .hydra/ intact."""
-    return f".hydra/resume_{stamp}" if resume else ".hydra"
+    return run_folder.resume_subdir(stamp) if resume else run_folder.HYDRA
 
 
 def register_resolvers() -> None:

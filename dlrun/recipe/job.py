@@ -11,7 +11,6 @@ import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -76,15 +75,15 @@ def job_errors(output_dir: str, in_sweep: bool) -> Iterator[None]:
 
 def prepare_job(cfg: DictConfig, hydra_cfg, output_dir: str, in_sweep: bool) -> None:
     """What depends on how this job was started: its thread share, continuing, the metric."""
+    from dlrun.outputs.run_folder import checkpoint_file
     from dlrun.recipe import objective
-    from dlrun.training.checkpoint import LAST
     from dlrun.training.threads import thread_budget
 
     launcher = hydra_cfg.launcher if in_sweep else None
     threads = thread_budget(cfg.trainer.num_threads, launcher, world_from_env())
     if threads is not None:
         cfg.trainer.num_threads = threads
-    if in_sweep and not cfg.trainer.resume and (Path(output_dir) / "checkpoints" / LAST).is_file():
+    if in_sweep and not cfg.trainer.resume and checkpoint_file(output_dir).is_file():
         log.info("This job's folder has a checkpoint: continuing from it")
         cfg.trainer.resume = output_dir
     if cfg.optimized_metric:

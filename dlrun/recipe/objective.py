@@ -14,6 +14,7 @@ from typing import Any
 
 from dlrun.config.options.trainer import MonitorMode
 from dlrun.errors import DlrunError
+from dlrun.outputs.run_folder import METRICS_CSV
 
 WHERE = ("best", "final")
 
@@ -24,7 +25,7 @@ def check_metric(name: str, direction: Any = None) -> None:
     if where not in WHERE or not column:
         raise DlrunError(
             f"optimized_metric={name} is not a metric: use best.<column> or final.<column> "
-            f"with a metrics.csv column, e.g. best.test_acc or final.test_loss."
+            f"with a {METRICS_CSV} column, e.g. best.test_acc or final.test_loss."
         )
     direction = getattr(direction, "name", direction)  # the sweeper's Direction enum
     if isinstance(direction, str):

@@ -29,7 +29,7 @@ from dlrun.errors import RunDiverged, RunInterrupted
 from dlrun.models.initializers import weight_stats
 from dlrun.optim.regularizers import Regularizer, build_regularizers
 from dlrun.outputs.lock import FolderLock
-from dlrun.outputs.run_folder import RunFolder
+from dlrun.outputs.run_folder import CHECKPOINTS, LAST, RunFolder, find_checkpoint
 from dlrun.outputs.trackers import build_loggers
 from dlrun.recipe import objective, resume, setup
 from dlrun.recipe.checkpoints import Checkpoints
@@ -47,7 +47,7 @@ from dlrun.recipe.summary import Summary, log_end, log_start
 from dlrun.reporting.reference import compare, render
 from dlrun.tasks import metric_columns, task_for
 from dlrun.training import distributed
-from dlrun.training.checkpoint import LAST, find_checkpoint, load_checkpoint, restore_state
+from dlrun.training.checkpoint import load_checkpoint, restore_state
 from dlrun.training.device import resolve_device
 from dlrun.training.distributed import Reducer, Shard
 from dlrun.training.early_stopping import EarlyStopping
@@ -342,7 +342,7 @@ class Recipe:
         }
         self.close(summary)
         raise RunInterrupted(
-            f"Stopped by {err}. checkpoints/{LAST} holds the run at that step; continue "
+            f"Stopped by {err}. {CHECKPOINTS}/{LAST} holds the run at that step; continue "
             f"with trainer.resume={self.folder.path}.",
             err.signal_name,
         ) from None
@@ -353,7 +353,7 @@ class Recipe:
         summary["warnings"] = self.norms.warnings if self.norms else []
         self.close(summary)
         raise RunDiverged(
-            f"The run diverged: {err}. It stopped; checkpoints/last.pt holds the last "
+            f"The run diverged: {err}. It stopped; {CHECKPOINTS}/{LAST} holds the last "
             f"checkpoint before the loss went bad. Try a smaller optimizer.lr, gradient clipping "
             f"(regularizer=[grad_clip]) or another initialisation."
         ) from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dlrun.errors import DlrunError
+from dlrun.outputs.run_folder import STEPS_CSV
 
 # Key, or prefix ending in ".", and what a resume does with a new value.
 CHANGEABLE = {
@@ -24,7 +25,7 @@ CHANGEABLE = {
     "trainer.num_threads": "CPU threads from now on",
     "trainer.num_workers": "DataLoader worker processes",
     "trainer.pin_memory": "pinned host memory for the DataLoader",
-    "trainer.log_every_n_steps": "steps.csv rows from now on",
+    "trainer.log_every_n_steps": f"{STEPS_CSV} rows from now on",
     "trainer.progress": "the progress bar",
     "trainer.resume": "the run continued",
     "logger.": "loggers from now on",

@@ -23,6 +23,7 @@ from dlrun.data.dataset import Split
 from dlrun.data.loader import LoaderSplit
 from dlrun.diagnostics.norms import LayerNorms
 from dlrun.errors import DlrunError
+from dlrun.outputs.run_folder import read_overrides
 from dlrun.tasks import Task, direction, metric_columns
 from dlrun.training.state import TrainState
 
@@ -126,16 +127,8 @@ def check_batches(train, test, batch_size: int, trainer: DictConfig) -> None:
 
 
 def run_overrides(folder: Path) -> list[str]:
-    """The overrides a run folder's first run was started with (.hydra/overrides.yaml)."""
-    import yaml
-
-    try:
-        lines = yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text("utf-8"))
-    except (OSError, yaml.YAMLError):
-        return []
-    if not isinstance(lines, list):
-        return []
-    return [str(line) for line in lines if not str(line).startswith("trainer.resume=")]
+    """The overrides the run in `folder` last started with, less where it resumed from."""
+    return [line for line in read_overrides(folder) if not line.startswith("trainer.resume=")]
 
 
 @torch.no_grad()

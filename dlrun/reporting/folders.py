@@ -33,8 +33,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlrun.errors import DlrunError
-from dlrun.outputs import lock
-from dlrun.outputs.io import read_csv_rows, read_json_object
+from dlrun.outputs import run_folder
+from dlrun.outputs.run_folder import (
+    CONFIG_YAML,
+    CURVES_PNG,
+    DIAGNOSTICS_CSV,
+    GRADIENTS_PNG,
+    HYDRA,
+    METRICS_CSV,
+    MULTIRUN_YAML,
+    SUMMARY_JSON,
+)
 from dlrun.reporting import seeds
 from dlrun.reporting.seed_report import SeedComparison, compare_folders, print_comparison
 from dlrun.reporting.table import RunTable, print_table, summary_cells
@@ -44,12 +53,6 @@ if TYPE_CHECKING:
 
 EXIT_USER_ERROR = 2
 REPORT_CSV = "report.csv"
-SUMMARY_JSON = "summary.json"
-METRICS_CSV = "metrics.csv"
-CURVES_PNG = "curves.png"
-DIAGNOSTICS_CSV = "diagnostics.csv"
-GRADIENTS_PNG = "gradients.png"
-MULTIRUN_YAML = "multirun.yaml"
 # Config nodes that describe the presentation, not the run: never compared.
 IGNORED_KEYS = ("reference", "report", "hydra")
 
@@ -89,19 +92,6 @@ def _natural(name: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def _config_file(path: Path) -> Path | None:
-    """The config the run last ran with: a resume saves its own in .hydra/resume_<time>/."""
-    resumed = sorted(path.glob(".hydra/resume_*/config.yaml"))
-    if resumed:
-        return resumed[-1]
-    first = path / ".hydra" / "config.yaml"
-    return first if first.is_file() else None
-
-
-def is_run_folder(path: Path) -> bool:
-    return (path / SUMMARY_JSON).is_file() or (path / ".hydra" / "config.yaml").is_file()
-
-
 def find_folders(folder: Path) -> tuple[list[Path], list[Path]]:
     """Run folders and sweep folders under `folder` (itself included), in natural order."""
     runs: list[Path] = []
@@ -110,7 +100,7 @@ def find_folders(folder: Path) -> tuple[list[Path], list[Path]]:
         path = Path(dirpath)
         if MULTIRUN_YAML in filenames:
             sweeps.append(path)
-        if is_run_folder(path):
+        if run_folder.is_run_folder(path):
             runs.append(path)
             dirnames[:] = []  # checkpoints/ and .hydra/ hold no runs
             continue
@@ -171,31 +161,29 @@ def load_run(path: Path, root: Path) -> Run:
         summary=None,
         status="missing",
     )
-    config_file = _config_file(path)
+    config_file = run_folder.started_with(path, CONFIG_YAML)
     if config_file is None:
-        run.notes.append("no .hydra/config.yaml")
+        run.notes.append(f"no {HYDRA}/{CONFIG_YAML}")
     else:
         try:
             run.config = read_config(config_file)
         except Exception as err:
             run.notes.append(f"unreadable {config_file.relative_to(path)}: {_first_line(err)}")
-    summary_json = path / SUMMARY_JSON
-    if summary_json.is_file():
-        try:
-            data = read_json_object(summary_json)
-            run.summary = data
-            run.status = lock.status(path, data)
-            if data.get("error"):
-                run.notes.append(str(data["error"]))
-            if run.status == "killed":
-                run.notes.append(lock.killed_note(path))
-        except Exception as err:
-            run.status = "unreadable"
-            run.notes.append(f"unreadable summary.json: {_first_line(err)}")
-    else:
-        run.notes.append("no summary.json")
+    try:
+        data = run_folder.read_summary(path)
+        run.summary = data
+        run.status = run_folder.status(path, data)
+        if data.get("error"):
+            run.notes.append(str(data["error"]))
+        if run.status == "killed":
+            run.notes.append(run_folder.killed_note(path))
+    except FileNotFoundError:
+        run.notes.append(f"no {SUMMARY_JSON}")
+    except Exception as err:
+        run.status = "unreadable"
+        run.notes.append(f"unreadable {SUMMARY_JSON}: {_first_line(err)}")
     if not (path / METRICS_CSV).is_file():
-        run.notes.append("no metrics.csv")
+        run.notes.append(f"no {METRICS_CSV}")
     return run
 
 
@@ -239,7 +227,7 @@ def build_report(folder: str | Path, baseline: str | None = None) -> Report:
     run_paths, sweeps = find_folders(root)
     if not run_paths and not sweeps:
         raise DlrunError(
-            f"No runs under {folder}: a run folder has summary.json and .hydra/config.yaml "
+            f"No runs under {folder}: a run folder has {SUMMARY_JSON} and {HYDRA}/{CONFIG_YAML} "
             f"(what `dlrun` leaves in outputs/<date>/), a sweep folder multirun.yaml. Give "
             f"outputs/ or one of the folders in it."
         )
@@ -276,9 +264,10 @@ def print_report(console: Console, report: Report) -> None:
 # --- plots -------------------------------------------------------------------------------
 
 
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """metrics.csv as rows of numbers (text kept where a value is not one)."""
-    rows = read_csv_rows(path)
+def read_metrics(folder: Path, name: str = METRICS_CSV) -> list[dict[str, Any]]:
+    """metrics.csv (or another CSV file of the run) as rows of numbers (text kept where a
+    value is not one); ValueError when it has none."""
+    rows = run_folder.read_rows(folder, name)
     if not rows:
         raise ValueError("no rows")
     return rows
@@ -326,11 +315,11 @@ def redraw(report: Report) -> PlotResult:
         if not metrics_csv.is_file():
             continue
         try:
-            rows = read_metrics(metrics_csv)
+            rows = read_metrics(run.path)
             plot_curves(rows, run.path / CURVES_PNG, _title(run.config), _is_regression(run, rows))
             result.curves += 1
             if (run.path / DIAGNOSTICS_CSV).is_file():
-                norms = read_metrics(run.path / DIAGNOSTICS_CSV)
+                norms = read_metrics(run.path, DIAGNOSTICS_CSV)
                 plot_gradients(norms, run.path / GRADIENTS_PNG, _title(run.config))
         except Exception as err:  # one bad file must not stop the others
             result.notes.append(f"{run.name}/{CURVES_PNG} not drawn: {_first_line(err)}")

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlrun.outputs.io import atomic_write_text, csv_text, read_csv_rows
+from dlrun.outputs.io import atomic_write_text, csv_text
+from dlrun.outputs.run_folder import read_rows
 from dlrun.reporting import seeds
 from dlrun.reporting.table import format_value, print_wide
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-METRICS_CSV = "metrics.csv"
 # One per job of a configuration in the comparison figures, one colour per configuration.
 LINE_STYLES = ("-", "--", ":", "-.")
 
@@ -59,7 +59,7 @@ def compare_folders(
             settings=seeds.settings(settings, keys),
             seed=settings.get(seeds.SEED_KEY, ""),
             status=status,
-            rows=read_csv_rows(folder / METRICS_CSV),
+            rows=read_rows(folder),
         )
         for folder, settings, status, _ in runs
     ]

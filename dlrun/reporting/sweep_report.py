@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from dlrun.config.options.report import ReportConfig
 from dlrun.errors import DlrunError
-from dlrun.outputs import lock
-from dlrun.outputs.io import atomic_write, atomic_write_text, read_json_object
+from dlrun.outputs import run_folder
+from dlrun.outputs.io import atomic_write, atomic_write_text
 from dlrun.reporting import seeds
 from dlrun.reporting.seed_report import (
     LINE_STYLES,
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 SUMMARY_CSV = "sweep_summary.csv"
 COMPARISON_PNG = "comparison.png"
-FILES = {"metrics": ("metrics.csv", "epoch"), "steps": ("steps.csv", "step")}
+FILES = {"metrics": (run_folder.METRICS_CSV, "epoch"), "steps": (run_folder.STEPS_CSV, "step")}
 
 
 @dataclass
@@ -109,7 +109,11 @@ def find_jobs(sweep_dir: str | Path) -> list[Path]:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         return []
-    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and _overrides_file(p) is not None]
+    jobs = [
+        p
+        for p in sweep_dir.iterdir()
+        if p.is_dir() and run_folder.started_with(p, run_folder.OVERRIDES_YAML) is not None
+    ]
     return sorted(jobs, key=_job_order)
 
 
@@ -201,15 +205,6 @@ def parse_overrides(lines: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _overrides_file(job: Path) -> Path | None:
-    first = job / ".hydra" / "overrides.yaml"
-    if first.is_file():
-        return first
-    # A job that resumed a run keeps its config in .hydra/resume_<time>/: take the latest.
-    resumed = sorted(job.glob(".hydra/resume_*/overrides.yaml"))
-    return resumed[-1] if resumed else None
-
-
 def _job_order(path: Path) -> tuple[int, int, str]:
     match = re.match(r"(\d+)(?:_|$)", path.name)
     return (0, int(match.group(1)), path.name) if match else (1, 0, path.name)
@@ -221,20 +216,14 @@ def job_label(path: Path) -> str:
 
 
 def load_job(path: Path) -> _Job:
-    import yaml
-
+    """A job folder's overrides ({} when unreadable: the job is still reported) and summary."""
+    job = _Job(path=path, overrides=parse_overrides(run_folder.read_overrides(path)), summary=None)
     try:
-        lines = yaml.safe_load(_overrides_file(path).read_text(encoding="utf-8")) or []
-        overrides = parse_overrides(lines if isinstance(lines, list) else [])
-    except Exception:  # an unreadable overrides.yaml: the job is still reported
-        overrides = {}
-    job = _Job(path=path, overrides=overrides, summary=None)
-    summary_json = path / "summary.json"
-    if summary_json.is_file():
-        try:
-            job.summary = read_json_object(summary_json)
-        except Exception as err:
-            job.summary_error = f"unreadable summary.json: {err}"
+        job.summary = run_folder.read_summary(path)
+    except FileNotFoundError:
+        pass
+    except Exception as err:
+        job.summary_error = f"unreadable {run_folder.SUMMARY_JSON}: {err}"
     return job
 
 
@@ -246,11 +235,11 @@ def _row(job: _Job, keys: list[str]) -> dict[str, Any]:
         row["error"] = job.summary_error
         return row
     row.update(summary_cells(job.summary))
-    row["status"] = lock.status(job.path, job.summary)
+    row["status"] = run_folder.status(job.path, job.summary)
     if job.summary.get("error"):
         row["error"] = str(job.summary["error"])
     elif row["status"] == "killed":
-        row["error"] = lock.killed_note(job.path)
+        row["error"] = run_folder.killed_note(job.path)
     return row
 
 
@@ -371,14 +360,17 @@ def _read_curves(jobs: list[_Job], filename: str, notes: list[str]):
     curves: list[tuple[_Job, Any]] = []
     available: dict[str, None] = {}
     for job in jobs:
-        path = job.path / filename
-        if not path.is_file():
+        if not (job.path / filename).is_file():
             continue
         try:
-            frame = pd.read_csv(path)
-        except Exception as err:  # an empty or torn file: that job is left out of the plot
+            rows = run_folder.read_rows(job.path, filename)
+        except Exception as err:  # an unreadable file: that job is left out of the plot
             notes.append(f"{job.path.name}/{filename} unreadable: {err}")
             continue
+        if not rows:
+            notes.append(f"{job.path.name}/{filename} unreadable: no rows")
+            continue
+        frame = pd.DataFrame(rows)
         available.update(dict.fromkeys(c for c in frame.columns if c not in ("epoch", "step")))
         curves.append((job, frame))
     return curves, available

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlrun.outputs.io import read_csv_rows
+from dlrun.outputs.run_folder import read_rows
 from dlrun.reporting.seeds import SEED_KEY
 from dlrun.reporting.table import format_value
 
@@ -53,7 +53,7 @@ def read_job(path: Path) -> JobState:
     state.epochs, state.error = summary.get("epochs_planned"), summary.get("error")
     state.wall_seconds = summary.get("wall_seconds")
     state.monitor = (summary.get("best") or {}).get("monitor")
-    rows = read_csv_rows(path / "metrics.csv") if (path / "metrics.csv").is_file() else []
+    rows = read_rows(path)
     if rows:
         state.epoch = rows[-1].get("epoch")
         state.value = rows[-1].get(state.monitor) if state.monitor else None

@@ -21,11 +21,11 @@ import torch
 
 from dlrun.errors import DlrunError
 from dlrun.outputs.io import atomic_link, atomic_write
+from dlrun.outputs.run_folder import BEST, CHECKPOINTS
 from dlrun.training.seeding import rng_state, set_rng_state
 from dlrun.training.state import EpochProgress, TrainState
 
 FORMAT = "dlrun-checkpoint-v1"
-LAST, BEST = "last.pt", "best.pt"
 
 
 def checkpoint_bytes(
@@ -160,7 +160,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise DlrunError(
             f"{path} is not a readable dlrun checkpoint ({type(err).__name__}: "
             f"{str(err).splitlines()[0] if str(err) else 'no detail'}). It may be truncated, "
-            f"or not a checkpoint at all; resume from another one, e.g. checkpoints/{BEST}."
+            f"or not a checkpoint at all; resume from another one, e.g. {CHECKPOINTS}/{BEST}."
         ) from err
     found = payload.get("format") if isinstance(payload, dict) else None
     if isinstance(found, str) and found.startswith(FORMAT.rsplit("-", 1)[0]) and found != FORMAT:
@@ -175,23 +175,3 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if isinstance(payload.get("history"), str):
         payload["history"] = json.loads(payload["history"])
     return payload
-
-
-def find_checkpoint(resume: str) -> Path | None:
-    """`trainer.resume` may name a run folder, its checkpoints/ folder, or a .pt file.
-
-    None for a run folder with no checkpoint yet (a run killed before its first one): it
-    starts again from the beginning. Anything else that leads to no checkpoint is an error.
-    """
-    path = Path(resume).expanduser()
-    candidates = [path, path / LAST, path / "checkpoints" / LAST]
-    found = next((c for c in candidates if c.is_file()), None)
-    if found is not None:
-        return found
-    folder = path.parent if path.name == "checkpoints" else path
-    if (folder / ".hydra").is_dir() or (folder / "summary.json").is_file():
-        return None
-    raise DlrunError(
-        f"trainer.resume={resume} does not lead to a checkpoint: looked for {path}, "
-        f"{path / LAST} and {path / 'checkpoints' / LAST}. Give a run folder or a .pt file."
-    )

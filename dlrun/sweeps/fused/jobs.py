@@ -22,6 +22,8 @@ from hydra.core.utils import JobReturn, JobRuntime, JobStatus, _save_config, con
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from dlrun.outputs.run_folder import CONFIG_YAML, OVERRIDES_YAML
+
 
 class OpenJob:
     def __init__(self, context: HydraContext, task_function: TaskFunction, config: DictConfig):
@@ -52,9 +54,9 @@ class OpenJob:
         self.handlers = list(logging.getLogger().handlers)
         if config.hydra.output_subdir is not None:
             hydra_output = Path(self.output_dir) / str(config.hydra.output_subdir)
-            _save_config(self.task_cfg, "config.yaml", hydra_output)
+            _save_config(self.task_cfg, CONFIG_YAML, hydra_output)
             _save_config(self.hydra_cfg, "hydra.yaml", hydra_output)
-            _save_config(config.hydra.overrides.task, "overrides.yaml", hydra_output)
+            _save_config(config.hydra.overrides.task, OVERRIDES_YAML, hydra_output)
         context.callbacks.on_job_start(config=config, task_function=task_function)
 
     @contextmanager
