@@ -102,3 +102,14 @@ def test_two_tasks_that_disagree_on_a_metric_are_refused():
     with pytest.raises(DlrunError, match="one metric name, one direction"):
         register_task(Odd)
     assert "odd" not in TASKS
+
+
+def test_a_metrics_direction_is_its_tasks_unless_the_user_chose_one():
+    assert direction("test_acc") is MonitorMode.max
+    assert direction("train_loss") is MonitorMode.min
+    assert direction("lr") is None
+    assert direction("test_acc", "min") is MonitorMode.min  # trainer.monitor_mode=min
+    assert MonitorMode.max.better(0.8, 0.7) and not MonitorMode.max.better(0.8, 0.75, by=0.05)
+    assert MonitorMode.min.better(0.2, 0.3) and not MonitorMode.min.better(0.3, 0.3)
+    assert MonitorMode.max.best([0.1, 0.9, 0.5]) == 0.9
+    assert MonitorMode.min.best([0.1, 0.9, 0.5]) == 0.1

@@ -85,7 +85,7 @@ class EpochEnd(RunHooks):
 def _best_epoch(state: TrainState, value: float, mode: MonitorMode) -> bool:
     """Whether this epoch is the monitored column's best so far (state.best_*) updated."""
     best = state.best_value
-    improved = best is None or (value > best if mode is MonitorMode.max else value < best)
+    improved = best is None or mode.better(value, best)
     if improved:
         state.best_value, state.best_epoch = value, state.epoch
     return improved

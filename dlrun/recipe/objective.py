@@ -60,7 +60,7 @@ def objective(rows: Sequence[dict[str, Any]], name: str) -> float | None:
         return None
     if where == "final":
         return values[-1]
-    return max(values) if _higher_is_better(column) else min(values)
+    return (_direction(column) or MonitorMode.min).best(values)
 
 
 def _direction(column: str):

@@ -88,9 +88,7 @@ def monitor(trainer: DictConfig, task: Task) -> tuple[str, MonitorMode]:
             f"trainer.monitor={trainer.monitor} is not a metric of a {task.name} run: use "
             f"auto or one of {', '.join(columns)}."
         )
-    if trainer.monitor_mode is not None:
-        return trainer.monitor, MonitorMode(trainer.monitor_mode)
-    return trainer.monitor, direction(trainer.monitor) or MonitorMode.min
+    return trainer.monitor, direction(trainer.monitor, trainer.monitor_mode) or MonitorMode.min
 
 
 def autocast(precision: str, device: torch.device):

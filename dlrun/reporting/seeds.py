@@ -112,7 +112,7 @@ def outcomes(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
             continue
         found[f"final_{column}"] = float(rows[-1][column])
         finite = [v for v in values if math.isfinite(v)] or values
-        found[f"best_{column}"] = float(max(finite) if mode is MonitorMode.max else min(finite))
+        found[f"best_{column}"] = float(mode.best(finite))
     return found
 
 
@@ -226,7 +226,8 @@ def _difference(group: Configuration, base: Configuration, metric: str) -> dict[
     from dlrun.tasks import direction
 
     mode = direction(metric.partition("_")[2])
-    better = sum((a > b) if mode is MonitorMode.max else (a < b) for a in values for b in baseline)
+    mode = mode or MonitorMode.min
+    better = sum(mode.better(a, b) for a in values for b in baseline)
     row.update(better_pairs=better, pairs=len(values) * len(baseline))
     row["p_better"] = better / row["pairs"]
     if interval is None:

@@ -99,8 +99,12 @@ def metric_columns(task: Task) -> tuple[str, ...]:
     return (*splits, "lr")
 
 
-def direction(column: str) -> MonitorMode | None:
-    """Which way a metrics.csv column is better, as its task declares; None for lr."""
+def direction(column: str, chosen: str | MonitorMode | None = None) -> MonitorMode | None:
+    """Which way a metrics.csv column is better: the user's key when set (`chosen`:
+    trainer.monitor_mode, regularizer.early_stopping.mode), else as its task declares; None
+    for a column no task ranks (lr). The one place that decides it."""
+    if chosen is not None:
+        return MonitorMode(chosen)
     _, _, metric = column.partition("_")
     for task in TASKS.values():
         if column.startswith(SPLITS) and metric in task.metrics:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 
 from dlrun.config.options.regularizers import EarlyStoppingConfig
-from dlrun.config.options.trainer import MonitorMode
 from dlrun.config.registry import REGULARIZERS
 from dlrun.errors import DlrunError
+from dlrun.tasks import direction
 from dlrun.training.state import TrainState
 
 
@@ -21,7 +21,7 @@ class EarlyStopping:
     name = ""  # the option's key under `regularizer`, set when built
 
     def __init__(self, cfg: EarlyStoppingConfig) -> None:
-        self.monitor, self.mode = cfg.monitor, MonitorMode(cfg.mode)
+        self.monitor, self.mode = cfg.monitor, direction(cfg.monitor, cfg.mode)
         self.patience, self.min_delta, self.restore_best = (
             cfg.patience,
             cfg.min_delta,
@@ -58,11 +58,7 @@ class EarlyStopping:
         )
 
     def _improved(self, value: float) -> bool:
-        if self.best is None:
-            return True
-        if self.mode is MonitorMode.max:
-            return value > self.best + self.min_delta
-        return value < self.best - self.min_delta
+        return self.best is None or self.mode.better(value, self.best, by=self.min_delta)
 
     def state_dict(self) -> dict:
         return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -13,8 +14,18 @@ from dlrun.errors import DlrunError
 
 
 class MonitorMode(str, Enum):
+    """Which way a metric is better. Every comparison of two values of a metric, and every
+    pick of its best, goes through these two methods."""
+
     min = "min"
     max = "max"
+
+    def better(self, value: float, than: float, by: float = 0.0) -> bool:
+        """Whether `value` beats `than` by more than `by`."""
+        return value > than + by if self is MonitorMode.max else value < than - by
+
+    def best(self, values: Iterable[float]) -> float:
+        return max(values) if self is MonitorMode.max else min(values)
 
 
 class DataPath(str, Enum):
