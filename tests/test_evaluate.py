@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from conftest import SMOKE, run_dlrun, run_folders
 
-from dlrun.cli.eval_checkpoint import find_eval_checkpoint, parse_args
+from dlrun.cli.eval_checkpoint import parse_args
 from dlrun.errors import DlrunError
 from dlrun.outputs.run_folder import folder_of
+from dlrun.recipe.evaluation import find_eval_checkpoint
 
 
 def run_eval(*args: str, cwd: Path) -> subprocess.CompletedProcess:
