@@ -134,15 +134,19 @@ def sweep(overrides: Sequence[str] = (), sweep_dir: str | Path | None = None) ->
     `table.attrs["path"]` is the sweep folder, for `dlrun.load`.
     """
     from dlrun.cli import main
-    from dlrun.sweeps import report_callback
 
     arguments = ["-m", *_arguments(overrides)]
     if sweep_dir is not None:
         arguments.append(f"hydra.sweep.dir={Path(sweep_dir).expanduser().absolute()}")
     with _command(arguments):
-        main.run_command(arguments)
-    table = load(report_callback.last_sweep_dir).table
-    table.attrs["path"] = str(report_callback.last_sweep_dir)
+        outcome = main.run_command(arguments)
+    if outcome is None:
+        raise DlrunError(
+            "The sweep ended without its report (hydra.callbacks.sweep_report was removed): "
+            "open its folder with dlrun.load(PATH)."
+        )
+    table = load(outcome.sweep_dir).table
+    table.attrs["path"] = str(outcome.sweep_dir)
     return table
 
 

@@ -25,8 +25,7 @@ from dlrun.reporting.sweep_report import (
     parse_overrides,
     report_sweep,
 )
-from dlrun.sweeps import report_callback
-from dlrun.sweeps.report_callback import SweepReportCallback
+from dlrun.sweeps.report_callback import SweepEnded, SweepReportCallback
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BASE = ["dataset=digits", "trainer=smoke", "model=mlp"]
@@ -275,17 +274,17 @@ def test_parse_overrides_and_differing_keys():
     assert differing_keys([{"model": "mlp"}]) == []
 
 
-def test_callback_reads_the_sweep_folder_and_falls_back_to_default_report(tmp_path, monkeypatch):
+def test_callback_reads_the_sweep_folder_and_falls_back_to_default_report(tmp_path):
     make_job(tmp_path, 0, ["optimizer=sgd"], completed(0.5), metric_rows(0.5))
     make_job(tmp_path, 1, ["optimizer=adam"], {"status": "failed", "error": "boom"})
-    monkeypatch.setattr(report_callback, "last_failed_jobs", None)
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})  # no `report`
 
     callback = SweepReportCallback()
     callback.on_multirun_start(config)
-    callback.on_multirun_end(config)
+    with pytest.raises(SweepEnded) as ended:  # the outcome goes up to the command
+        callback.on_multirun_end(config)
 
-    assert report_callback.last_failed_jobs == 1
+    assert ended.value.outcome.failed == 1 and ended.value.outcome.sweep_dir == tmp_path
     assert len(read_csv(tmp_path / "sweep_summary.csv")) == 2
     ax = comparison_figure(tmp_path, None).axes[0]
     assert ax.get_ylabel() == "test_acc"

@@ -37,7 +37,8 @@ from dlrun.errors import EXIT_USER_ERROR, ConfigError, DlrunError, report
 from dlrun.outputs import drawing
 from dlrun.outputs.naming import folder_error, register_resolvers
 from dlrun.recipe.job import Caller, job_errors, job_value, prepare_job
-from dlrun.sweeps import live, report_callback
+from dlrun.sweeps import live
+from dlrun.sweeps.report_callback import SweepEnded, SweepOutcome
 from dlrun.training.world import World, world_from_env
 
 # A config that does not compose (unknown option, misspelt key, wrong type): Hydra's status.
@@ -75,7 +76,7 @@ def main() -> None:
         print(help_text())
         return
     try:
-        run_command(arguments)
+        outcome = run_command(arguments)
     except ConfigError as err:  # an option no group has, a config Hydra cannot compose
         report(err)
         sys.exit(EXIT_CONFIG_ERROR)
@@ -87,16 +88,16 @@ def main() -> None:
 
         Console(stderr=True).print("Stopped at once; files written so far are whole.")
         sys.exit(EXIT_STOPPED_AT_ONCE)
-    if report_callback.last_failed_jobs:
+    if outcome is not None and outcome.failed:
         sys.exit(EXIT_SWEEP_FAILED)
 
 
-def run_command(arguments: list[str]) -> None:
-    """The checks that need no config, then Hydra: what `dlrun ARGUMENTS` does."""
+def run_command(arguments: list[str]) -> SweepOutcome | None:
+    """The checks that need no config, then Hydra: what `dlrun ARGUMENTS` does. A sweep's
+    outcome comes back (None for one run)."""
     register_resolvers()
     register_configs()
     register_fused_launcher(arguments)
-    report_callback.last_failed_jobs = report_callback.last_error = None
     check_plugins(arguments)
     scratch = None
     world = world_from_env()
@@ -105,7 +106,7 @@ def run_command(arguments: list[str]) -> None:
     Caller.pid = os.getpid()
     try:
         check_choices(arguments)
-        _compose_and_run(arguments)
+        outcome = _compose_and_run(arguments)
     except BaseException:
         with contextlib.suppress(DlrunError):  # the first error is the one to report
             drawing.wait()
@@ -115,11 +116,12 @@ def run_command(arguments: list[str]) -> None:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     drawing.wait()  # the command ends with every PNG of its runs on disk
-    if report_callback.last_error is not None:
-        raise report_callback.last_error
+    if outcome is not None and outcome.error is not None:
+        raise outcome.error
+    return outcome
 
 
-def _compose_and_run(arguments: list[str]) -> None:
+def _compose_and_run(arguments: list[str]) -> SweepOutcome | None:
     """Hydra composes and runs; a config it cannot compose comes back here to be explained.
 
     HYDRA_FULL_ERROR makes Hydra raise instead of printing its own advice; a user who set it
@@ -131,6 +133,8 @@ def _compose_and_run(arguments: list[str]) -> None:
     Caller.job_started = False
     try:
         _train()
+    except SweepEnded as ended:
+        return ended.outcome
     except CompactHydraException as err:
         if full_error == "1":
             raise

@@ -1,9 +1,17 @@
 """The sweep report's Hydra callback: it checks `report` when a multirun starts, shows the
 jobs as they run (sweeps/live.py), and reports the sweep at its end
-(reporting/sweep_report.py)."""
+(reporting/sweep_report.py).
+
+Its outcome (the sweep's folder, the jobs that did not complete, the error the report
+ended with) goes to the command up the call stack, in `SweepEnded`: Hydra turns an
+Exception raised in a callback into a warning, and a multirun returns nothing to the
+command. Hydra ends a multirun's callbacks in reverse order, so dlrun's, registered first
+(conf/config.yaml), ends last.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +20,20 @@ from hydra.experimental.callback import Callback
 from dlrun.errors import DlrunError
 from dlrun.reporting.sweep_report import as_report_config, report_sweep
 
-# The number of jobs of the last sweep report that did not complete (None: no report yet),
-# that sweep's folder, and the error its report ended with (Hydra would turn an error
-# raised in a callback into a warning). `dlrun -m` reads the first and the last to exit
-# with a non-zero status, the Python API the second to open the sweep.
-last_failed_jobs: int | None = None
-last_sweep_dir: Path | None = None
-last_error: DlrunError | None = None
+
+@dataclass
+class SweepOutcome:
+    sweep_dir: Path
+    failed: int = 0  # jobs that did not complete: `dlrun -m` exits with status 1
+    error: DlrunError | None = None  # what the report ended with, raised by the command
+
+
+class SweepEnded(BaseException):
+    """The sweep's outcome, on its way out of Hydra to `dlrun` (cli/main.py)."""
+
+    def __init__(self, outcome: SweepOutcome) -> None:
+        super().__init__(f"sweep ended: {outcome.sweep_dir}")
+        self.outcome = outcome
 
 
 class SweepReportCallback(Callback):
@@ -46,13 +61,13 @@ class SweepReportCallback(Callback):
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         from dlrun.sweeps import live
 
-        global last_failed_jobs, last_sweep_dir, last_error
         live.stop_active()
-        last_sweep_dir = Path(str(config.hydra.sweep.dir))
+        outcome = SweepOutcome(Path(str(config.hydra.sweep.dir)))
         try:
-            last_failed_jobs = report_sweep(last_sweep_dir, _report_node(config)).failed
+            outcome.failed = report_sweep(outcome.sweep_dir, _report_node(config)).failed
         except DlrunError as err:  # raised by the command once Hydra is done
-            last_error = err
+            outcome.error = err
+        raise SweepEnded(outcome)
 
 
 def _poll_watcher() -> None:
