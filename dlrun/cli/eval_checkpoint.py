@@ -106,23 +106,20 @@ def parse_args(argv: Sequence[str]) -> EvalOptions:
 
 
 def print_result(result: EvalResult, console: Console) -> None:
-    from rich import box
     from rich.markup import escape
-    from rich.table import Table
+
+    from dlrun.reporting.table import format_value, rich_table
 
     epoch = "?" if result.epoch is None else result.epoch
     console.print(f"Checkpoint {escape(str(result.checkpoint))} (epoch {epoch})")
-    table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("metric")
-    table.add_column("evaluated", justify="right")
     recorded = result.recorded
-    if recorded is not None:
-        table.add_column(METRICS_CSV, justify="right")
+    numbers = ["evaluated", *([METRICS_CSV] if recorded is not None else [])]
+    table = rich_table(["metric", *numbers], right=numbers)
     for name, value in result.metrics.items():
-        cells = [name, f"{value:.6g}"]
+        # Six digits: enough to see the evaluation agree with what the run recorded.
+        cells = [name, format_value(float(value), digits=6)]
         if recorded is not None:
-            text = recorded.get(name)
-            cells.append(f"{float(text):.6g}" if text not in (None, "") else "")
+            cells.append(format_value(recorded.get(name), digits=6))
         table.add_row(*cells)
     console.print(table)
     console.print(

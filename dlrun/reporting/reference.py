@@ -21,7 +21,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from rich.console import Console
-from rich.table import Table
+
+from dlrun.reporting.table import format_value, rich_table
 
 
 def compare(
@@ -58,10 +59,7 @@ def render(comparison: dict[str, Any]) -> str:
     """The comparison as a text table, for the console and train.log alike."""
     console = Console(file=io.StringIO(), width=100, highlight=False)
     console.print(f"Reference: {comparison['source']}", soft_wrap=True)
-    table = Table()
-    table.add_column("figure")
-    table.add_column("reference", justify="right")
-    table.add_column("ours", justify="right")
+    table = rich_table(["figure", "reference", "ours"], right=["reference", "ours"], simple=False)
     for row in comparison["figures"]:
         table.add_row(row["figure"], _show(row["reference"]), _show(row["ours"]))
     console.print(table)
@@ -82,7 +80,7 @@ def _show(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return format_value(value)
     if isinstance(value, list | tuple):
         return ", ".join(_show(v) for v in value)
     return str(value)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dlrun.outputs.io import atomic_write_text, csv_text
 from dlrun.outputs.run_folder import read_rows
 from dlrun.reporting import seeds
-from dlrun.reporting.table import format_value, print_wide
+from dlrun.reporting.table import format_value, print_wide, rich_table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -87,17 +87,12 @@ def compare_seeds(
 def print_comparison(console: Console, comparison: SeedComparison) -> None:
     """Per configuration: seeds, the monitored metric's mean and interval, the difference
     from the baseline and the seed pairs it wins; then one sentence per comparison."""
-    from rich import box
     from rich.markup import escape
-    from rich.table import Table
 
     metric = f"final_{comparison.monitor}"
-    table = Table(title=f"over seeds: {metric.replace('_', ' ')}", box=box.SIMPLE_HEAD)
-    for heading in ("config", "seeds", "left out", "mean", "95% CI", "vs baseline", "95% CI"):
-        table.add_column(
-            heading, overflow="fold", justify="left" if heading == "config" else "right"
-        )
-    table.add_column("better pairs", justify="right")
+    numbers = ["seeds", "left out", "mean", "95% CI", "vs baseline", "95% CI", "better pairs"]
+    title = f"over seeds: {metric.replace('_', ' ')}"
+    table = rich_table(["config", *numbers], right=numbers, title=title)
     stats = {(r["config"], r["metric"]): r for r in comparison.stats}
     compare = {r["config"]: r for r in comparison.compare if r["metric"] == metric}
     for group in comparison.groups:

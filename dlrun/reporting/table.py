@@ -1,9 +1,12 @@
-"""One table of runs, for a sweep's report and for dlrun-report alike.
+"""One table of runs, for a sweep's report and for dlrun-report alike, and the one place
+that builds a rich table and writes a number for one.
 
 A row is one run: its name, the settings that differ between the runs, then what its
 summary.json says (status, epochs, final and best metrics, best epoch, wall time) and a
 note. The same rows become a CSV file (every metric) and a rich table (test metrics and the
-best one), with one column order and one way of writing a number.
+best one), with one column order and one way of writing a number. The other tables dlrun
+prints (statistics over seeds, reference figures, dlrun-eval's result, a sweep's live view)
+are built by `rich_table` too.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 from dlrun.outputs.io import csv_text
 
@@ -72,33 +78,45 @@ def summary_cells(
     return cells
 
 
-def format_value(value: Any) -> str:
+def format_value(value: Any, digits: int = 4) -> str:
+    """A cell: a float to `digits` significant digits, None as empty."""
     if value is None or value == "":
         return ""
     if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
+        return f"{value:.{digits}g}" if math.isfinite(value) else str(value)
     return str(value)
+
+
+def rich_table(
+    headings: Sequence[str],
+    right: Sequence[str] = (),
+    title: str | None = None,
+    simple: bool = True,
+) -> Table:
+    """A rich table with these columns, numbers (`right`) aligned right. A narrow terminal
+    wraps a value onto more lines (fold) instead of cutting it off. `simple`: a line under
+    the headings only; else rich's full box. `title` is rich markup (escape what is not)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD if simple else box.HEAVY_HEAD)
+    for heading in headings:
+        table.add_column(heading, justify="right" if heading in right else "left", overflow="fold")
+    return table
 
 
 def print_table(
     console: Console, table: RunTable, label: Callable[[str], str] = lambda name: name
 ) -> None:
     """The rich table, then one line per row that has a note; `label` shortens names."""
-    from rich import box
     from rich.markup import escape
-    from rich.table import Table
 
     metrics = table.shown_metrics()
     has_best_epoch = any(row.get("best_epoch") is not None for row in table.rows)
-    # fold: a narrow terminal wraps a value onto more lines instead of cutting it off.
-    shown = Table(title=escape(table.title), box=box.SIMPLE_HEAD)
-    shown.add_column(table.name, overflow="fold")
-    for key in table.keys:
-        shown.add_column(escape(key), overflow="fold")
-    shown.add_column("status", overflow="fold")
-    for heading in ["epochs", *metrics, *(["best epoch"] if has_best_epoch else []), "seconds"]:
-        heading = heading.removeprefix("final_").replace("_", " ")
-        shown.add_column(escape(heading), justify="right", overflow="fold")
+    numbers = ["epochs", *metrics, *(["best epoch"] if has_best_epoch else []), "seconds"]
+    numbers = [escape(n.removeprefix("final_").replace("_", " ")) for n in numbers]
+    headings = [table.name, *(escape(key) for key in table.keys), "status", *numbers]
+    shown = rich_table(headings, right=numbers, title=escape(table.title))
     for row in table.rows:
         shown.add_row(*_cells(row, table, metrics, has_best_epoch, label))
     print_wide(console, shown)

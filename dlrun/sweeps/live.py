@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlrun.outputs.run_folder import read_rows
 from dlrun.reporting.seeds import SEED_KEY
-from dlrun.reporting.table import format_value
+from dlrun.reporting.table import format_value, rich_table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -149,11 +149,9 @@ class SweepWatcher:
 
     def _table(self, jobs: list[JobState]):
         from rich.markup import escape
-        from rich.table import Table
 
-        table = Table(title=f"sweep {escape(str(self.sweep_dir))}", expand=False)
-        for heading in ("job", "configuration", "seed", "status", "epoch", "latest"):
-            table.add_column(heading, overflow="fold")
+        headings = ("job", "configuration", "seed", "status", "epoch", "latest")
+        table = rich_table(headings, title=f"sweep {escape(str(self.sweep_dir))}", simple=False)
         for job in jobs:
             shown = [f"{k}={job.overrides[k]}" for k in self.swept if k in job.overrides]
             shown = [text for text in shown if not text.startswith(f"{SEED_KEY}=")]
