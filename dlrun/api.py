@@ -159,7 +159,7 @@ def load(path: str | Path) -> Run | Sweep:
         is_run_folder,
         is_sweep_folder,
     )
-    from dlrun.reporting.sweep_report import find_jobs
+    from dlrun.reporting.sweep_jobs import find_jobs
 
     folder = Path(path).expanduser()
     if is_sweep_folder(folder):

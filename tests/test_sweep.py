@@ -16,15 +16,9 @@ from conftest import run_dlrun
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from dlrun.reporting.sweep_report import (
-    ReportConfig,
-    as_report_config,
-    comparison_figure,
-    differing_keys,
-    find_jobs,
-    parse_overrides,
-    report_sweep,
-)
+from dlrun.config.options.report import ReportConfig, as_report_config
+from dlrun.reporting.sweep_jobs import differing_keys, find_jobs, parse_overrides
+from dlrun.reporting.sweep_report import comparison_figure, report_sweep
 from dlrun.sweeps.report_callback import SweepEnded, SweepReportCallback
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -306,8 +306,9 @@ def redraw(report: Report) -> PlotResult:
     """curves.png (and gradients.png) of every run with a metrics.csv, every sweep's report."""
     from rich.console import Console
 
+    from dlrun.config.options.report import as_report_config
     from dlrun.outputs.plots import plot_curves, plot_gradients
-    from dlrun.reporting.sweep_report import as_report_config, report_sweep
+    from dlrun.reporting.sweep_report import report_sweep
 
     result = PlotResult()
     for run in report.runs:

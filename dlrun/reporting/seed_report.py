@@ -1,5 +1,5 @@
-"""Runs that differ in seed, reported per configuration: the CSV files, the printed
-comparison, and comparison.png's mean lines with their 95% bands.
+"""Runs that differ in seed, reported per configuration: the CSV files and the printed
+comparison (comparison.png's mean lines and bands: reporting/figures.py).
 
 Used by the sweep report (reporting/sweep_report.py) and by dlrun-report
 (reporting/folders.py); the statistics themselves are in reporting/seeds.py.
@@ -20,9 +20,6 @@ from dlrun.reporting.table import format_value, print_wide, rich_table
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-# One per job of a configuration in the comparison figures, one colour per configuration.
-LINE_STYLES = ("-", "--", ":", "-.")
 
 
 @dataclass
@@ -122,49 +119,3 @@ def _interval(row: dict[str, Any]) -> str:
 
 def _signed(value: float | None) -> str:
     return "" if value is None else f"{value:+.4g}"
-
-
-def draw_bands(ax, groups: Sequence[tuple[str, list[Any]]], columns, x_name, colours, markers):
-    """One line per configuration and column, the mean over its seeds, in a 95% band.
-
-    `groups` holds (configuration, its seeds' DataFrames); the legend handles come back.
-    """
-
-    handles = []
-    for (name, frames), colour in zip(groups, colours, strict=True):
-        first = None
-        for i, column in enumerate(columns):
-            series = [f.set_index(x_name)[column] for f in frames if column in f.columns]
-            if not series:
-                continue
-            mean, low, high = _mean_band(series)
-            (line,) = ax.plot(
-                mean.index,
-                mean.to_numpy(),
-                color=colour,
-                linestyle=LINE_STYLES[i % len(LINE_STYLES)],
-                marker="o" if markers and len(mean) <= 50 else None,
-                markersize=3,
-                label=f"{name} ({len(series)} seeds)",
-            )
-            ax.fill_between(mean.index, low, high, color=colour, alpha=0.2, linewidth=0)
-            first = first or line
-        if first is not None:
-            handles.append(first)
-    return handles
-
-
-def _mean_band(series: list[Any]):
-    """The mean at each x and its 95% t interval (at an x with one seed, no width)."""
-    import numpy as np
-    import pandas as pd
-    from scipy import stats
-
-    frame = pd.concat(series, axis=1)
-    mean = frame.mean(axis=1)
-    count = frame.count(axis=1).to_numpy()
-    spread = frame.std(axis=1, ddof=1).fillna(0.0).to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        half = stats.t.ppf(0.5 + seeds.CONFIDENCE / 2, count - 1) * spread / np.sqrt(count)
-    half = np.where(count > 1, half, 0.0)
-    return mean, mean.to_numpy() - half, mean.to_numpy() + half

@@ -45,7 +45,7 @@ class JobState:
 
 def read_job(path: Path) -> JobState:
     """What a job folder says now; a file that is being written is read again next time."""
-    from dlrun.reporting.sweep_report import job_label, load_job
+    from dlrun.reporting.sweep_jobs import job_label, load_job
 
     job = load_job(path)
     summary = job.summary or {}
@@ -107,7 +107,7 @@ class SweepWatcher:
             self.live.stop()
 
     def poll(self) -> None:
-        from dlrun.reporting.sweep_report import find_jobs
+        from dlrun.reporting.sweep_jobs import find_jobs
 
         with self.lock:
             # A job whose overrides.yaml is still being written is read at the next poll.

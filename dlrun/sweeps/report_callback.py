@@ -17,8 +17,9 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from dlrun.config.options.report import as_report_config
 from dlrun.errors import DlrunError
-from dlrun.reporting.sweep_report import as_report_config, report_sweep
+from dlrun.reporting.sweep_report import report_sweep
 
 
 @dataclass
