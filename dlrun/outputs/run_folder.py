@@ -282,6 +282,22 @@ def resume_subdir(stamp: str) -> str:
     return f"{HYDRA}/{RESUME_PREFIX}{stamp}"
 
 
+def read_config(folder: str | Path) -> dict[str, Any] | None:
+    """The config of the run's latest start, as plain values; None when there is none. An
+    interpolation that cannot be resolved here (${now:...}, a plugin's resolver) is kept as
+    written. Raises what reading or parsing it raised."""
+    from omegaconf import OmegaConf
+
+    found = started_with(folder, CONFIG_YAML)
+    if found is None:
+        return None
+    cfg = OmegaConf.load(found)
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # an unresolvable interpolation: keep the text
+        return OmegaConf.to_container(cfg, resolve=False)
+
+
 def read_overrides(folder: str | Path) -> list[str]:
     """The command-line overrides of the run's latest start; [] when none can be read."""
     import yaml

@@ -140,18 +140,6 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def read_config(path: Path) -> dict[str, str]:
-    """The flattened config of a YAML file; interpolations are kept as written if unresolvable."""
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.load(path)
-    try:
-        container = OmegaConf.to_container(cfg, resolve=True)
-    except Exception:  # e.g. ${now:...} or a resolver of a plugin: keep the text
-        container = OmegaConf.to_container(cfg, resolve=False)
-    return flatten(container)
-
-
 def load_run(path: Path, root: Path) -> Run:
     relative = path.relative_to(root).as_posix()
     run = Run(
@@ -166,7 +154,7 @@ def load_run(path: Path, root: Path) -> Run:
         run.notes.append(f"no {HYDRA}/{CONFIG_YAML}")
     else:
         try:
-            run.config = read_config(config_file)
+            run.config = flatten(run_folder.read_config(path))
         except Exception as err:
             run.notes.append(f"unreadable {config_file.relative_to(path)}: {_first_line(err)}")
     try:
