@@ -22,17 +22,6 @@ FILES = {"metrics": (run_folder.METRICS_CSV, "epoch"), "steps": (run_folder.STEP
 LINE_STYLES = ("-", "--", ":", "-.")
 
 
-def _short_keys(keys: list[str]) -> dict[str, str]:
-    """`regularizer.l2.strength` -> `strength`, unless two differing keys end alike."""
-    last = [k.rsplit(".", 1)[-1] for k in keys]
-    return {k: s if last.count(s) == 1 else k for k, s in zip(keys, last, strict=True)}
-
-
-def _legend_label(job: SweepJob, keys: list[str], short: dict[str, str]) -> str:
-    parts = [f"{short[k]}={job.overrides[k]}" for k in keys if k in job.overrides]
-    return ", ".join(parts) if parts else job.path.name
-
-
 def sweep_figure(
     sweep_dir: Path,
     jobs: list[SweepJob],
@@ -70,6 +59,17 @@ def sweep_figure(
         _finish_axes(ax, handles, columns, x_name, cfg, sweep_dir)
     fig.tight_layout()
     return fig
+
+
+def _short_keys(keys: list[str]) -> dict[str, str]:
+    """`regularizer.l2.strength` -> `strength`, unless two differing keys end alike."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: s if last.count(s) == 1 else k for k, s in zip(keys, last, strict=True)}
+
+
+def _legend_label(job: SweepJob, keys: list[str], short: dict[str, str]) -> str:
+    parts = [f"{short[k]}={job.overrides[k]}" for k in keys if k in job.overrides]
+    return ", ".join(parts) if parts else job.path.name
 
 
 def _job_lines(ax, jobs, curves, keys, columns, x_name, markers: bool) -> list[Any]:

@@ -10,9 +10,10 @@ comparison.png     the `report.columns` of every job's metrics.csv (per epoch) o
 and the same table is printed. When the jobs differ in seed, they are compared per
 configuration (reporting/seed_report.py): sweep_stats.csv and sweep_compare.csv, a table and
 one sentence per comparison, and comparison.png draws each configuration's mean over its
-seeds in a 95% band. Everything is read from the job folders on disk, so the
-report works whatever launcher ran the jobs (other processes, other machines), and a job
-that failed, diverged or never wrote anything is a row with its status, not an error.
+seeds in a 95% band. Everything is read from the job folders on disk (reporting/sweep_jobs.py),
+so the report works whatever launcher ran the jobs (other processes, other machines), and a
+job that failed, diverged or never wrote anything is a row with its status, not an error.
+The figure is drawn by reporting/figures.py.
 """
 
 from __future__ import annotations
