@@ -39,8 +39,7 @@ SLOW_WRITES = """
 import os
 import time
 
-from dlrun.outputs import io
-from dlrun.training import checkpoint
+from dlrun.outputs import io, run_folder
 
 
 def slow_write(path, write, durable=True):
@@ -53,7 +52,7 @@ def slow_write(path, write, durable=True):
     io.atomic_write(path, slowly, durable)
 
 
-checkpoint.atomic_write = slow_write
+run_folder.atomic_write = slow_write
 """
 
 

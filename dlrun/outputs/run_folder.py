@@ -14,14 +14,17 @@ checkpoints/    last.pt and best.pt
 .lock           held while a run writes the folder (outputs/lock.py)
 eval.json       what dlrun-eval scored
 
-Each file is written atomically, or appended to in one write (an epoch's CSV rows). Every
-other module names these files through the constants below and reads them through the
-functions here. A resumed run's config and overrides are those of its latest start.
+Each file is written atomically, or appended to in one write (an epoch's CSV rows);
+checkpoints are written on a thread of their own (CheckpointWriter), their contents made by
+training/checkpoint.py. Every other module names these files through the constants below and
+reads them through the functions here. A resumed run's config and overrides are those of its
+latest start.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,8 @@ from dlrun.errors import DlrunError
 from dlrun.outputs import drawing
 from dlrun.outputs.io import (
     append_text,
+    atomic_link,
+    atomic_write,
     atomic_write_json,
     atomic_write_text,
     csv_text,
@@ -251,6 +256,50 @@ class RunFolder:
     def _write(self, path: Path, text: str) -> None:
         if self.writes:
             atomic_write_text(path, text, durable=False)
+
+
+# --- checkpoint files ---------------------------------------------------------------------
+
+
+def _write(path: Path, data: bytes, copies: tuple[Path, ...]) -> None:
+    atomic_write(path, lambda handle: handle.write(data))
+    for copy in copies:
+        atomic_link(path, copy)
+
+
+class CheckpointWriter:
+    """Checkpoints written to disk on a thread of their own.
+
+    The state is serialized at once, on the caller's thread, so the file holds this step's
+    state; writing it out and syncing it to the disk (milliseconds, more than the rest of a
+    small model's epoch) overlap the next epoch. One write at a time, in order. `wait()`
+    returns once the last one is on disk, and raises the error of a write that failed.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, path: Path, data: bytes, *copies: Path) -> None:
+        self.wait()
+        self._thread = threading.Thread(
+            target=self._run, args=(path, data, copies), name="dlrun-checkpoint"
+        )
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _run(self, path: Path, data: bytes, copies: tuple[Path, ...]) -> None:
+        try:
+            _write(path, data, copies)
+        except BaseException as err:  # raised on the run's thread by wait()
+            self._error = err
 
 
 # --- reading a run folder -----------------------------------------------------------------

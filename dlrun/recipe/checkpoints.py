@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from dlrun.config.options.trainer import CheckpointEvery
-from dlrun.outputs.run_folder import BEST, LAST, RunFolder
+from dlrun.outputs.run_folder import BEST, LAST, CheckpointWriter, RunFolder
 from dlrun.training import distributed
-from dlrun.training.checkpoint import CheckpointWriter, checkpoint_bytes
+from dlrun.training.checkpoint import checkpoint_bytes
 from dlrun.training.state import TrainState
 from dlrun.training.world import World
 

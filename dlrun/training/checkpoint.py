@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from dlrun.errors import DlrunError
-from dlrun.outputs.io import atomic_link, atomic_write
 from dlrun.outputs.run_folder import BEST, CHECKPOINTS
 from dlrun.training.seeding import rng_state, set_rng_state
 from dlrun.training.state import EpochProgress, TrainState
@@ -70,47 +68,6 @@ def checkpoint_bytes(
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return buffer.getvalue()
-
-
-def _write(path: Path, data: bytes, copies: tuple[Path, ...]) -> None:
-    atomic_write(path, lambda handle: handle.write(data))
-    for copy in copies:
-        atomic_link(path, copy)
-
-
-class CheckpointWriter:
-    """Checkpoints written to disk on a thread of their own.
-
-    The state is serialized at once, on the caller's thread, so the file holds this step's
-    state; writing it out and syncing it to the disk (milliseconds, more than the rest of a
-    small model's epoch) overlap the next epoch. One write at a time, in order. `wait()`
-    returns once the last one is on disk, and raises the error of a write that failed.
-    """
-
-    def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-
-    def save(self, path: Path, data: bytes, *copies: Path) -> None:
-        self.wait()
-        self._thread = threading.Thread(
-            target=self._run, args=(path, data, copies), name="dlrun-checkpoint"
-        )
-        self._thread.start()
-
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def _run(self, path: Path, data: bytes, copies: tuple[Path, ...]) -> None:
-        try:
-            _write(path, data, copies)
-        except BaseException as err:  # raised on the run's thread by wait()
-            self._error = err
 
 
 def restore_state(
