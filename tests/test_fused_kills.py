@@ -184,3 +184,33 @@ def test_the_last_member_left_in_its_group_resumes_as_it_trained(workdir, tmp_pa
     again = sweep(workdir, TWO_LENGTHS, "s")
     assert again.returncode == 0, again.stderr
     assert_as_never_stopped(workdir / "s", whole)
+
+
+def test_a_recorded_commit_is_finished_and_a_stale_record_changes_nothing(tmp_path):
+    from dlrun.sweeps.fused.commit import RECORD, recover
+
+    a, b, c = (tmp_path / name / "checkpoints" for name in ("0_a", "1_b", "2_c"))
+    for folder in (a, b, c):
+        folder.mkdir(parents=True)
+        (folder / "last.pt").write_bytes(b"old")
+    (a / ".last.pt.x.staged").write_bytes(b"new a")  # killed before this rename
+    (b / "last.pt").write_bytes(b"new b")  # renamed, and linked as best first
+    (b / "best.pt").write_bytes(b"new b")
+    entries = [
+        [f"{m}/checkpoints/.last.pt.x.staged", f"{m}/checkpoints/last.pt", None]
+        for m in ("0_a", "1_b")
+    ]
+    entries[0][2] = "0_a/checkpoints/best.pt"
+    (tmp_path / RECORD.format(name="x")).write_text(json.dumps(entries))
+    # A record whose staged files a later setup removed: c keeps what it has.
+    stale = [
+        ["2_c/checkpoints/.last.pt.y.staged", "2_c/checkpoints/last.pt", "2_c/checkpoints/best.pt"]
+    ]
+    (tmp_path / RECORD.format(name="y")).write_text(json.dumps(stale))
+
+    recover(tmp_path)
+
+    assert (a / "last.pt").read_bytes() == (a / "best.pt").read_bytes() == b"new a"
+    assert (b / "last.pt").read_bytes() == b"new b"
+    assert (c / "last.pt").read_bytes() == b"old" and not (c / "best.pt").exists()
+    assert not list(tmp_path.glob(".group-commit-*")) and not list(a.glob("*.staged"))

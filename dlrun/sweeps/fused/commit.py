@@ -4,14 +4,15 @@ A group's members save at the same steps, one after another. A kill between two 
 writes would leave some members a checkpoint ahead of the others, and a rerun could not
 train them as one group again. So each member stages its checkpoint beside last.pt; once
 every staged file is on disk, a commit record naming them all is written to the sweep
-folder, the staged files are renamed over last.pt (and linked as best.pt where the epoch was
-best), and the record is removed.
+folder, each staged file is linked as best.pt where its epoch was best and renamed over
+last.pt, and the record is removed.
 
 A kill before the record leaves staged files that the members' next setup removes
 (RunFolder.remove_leftovers): the group resumes from the commit before. A kill after it
 leaves the record, and `recover` finishes its renames before the rerun sets any member up.
 Each commit has a name of its own, in its record's and its staged files' names, so that a
-record left behind never applies to a later commit's files.
+record left behind (a rerun under another launcher removed its staged files) never applies
+to a later commit's files.
 """
 
 from __future__ import annotations
@@ -64,13 +65,17 @@ def recover(sweep_dir: Path) -> None:
 
 
 def _apply(sweep_dir: Path, entries: list[list[str | None]]) -> None:
+    """Each staged file linked as best.pt where its epoch was best, then renamed over
+    last.pt. A staged file that is gone was applied already (its link came first), or was
+    removed by a later setup that found no record: either way there is nothing to do."""
     for staged, last, best in entries:
         assert staged is not None and last is not None
         source = sweep_dir / staged
-        if source.is_file():  # else renamed already, before the stop
-            os.replace(source, sweep_dir / last)
+        if not source.is_file():
+            continue
         if best is not None:
-            atomic_link(sweep_dir / last, sweep_dir / best)
+            atomic_link(source, sweep_dir / best)
+        os.replace(source, sweep_dir / last)
 
 
 def _relative(path: Path | None, root: Path) -> str | None:
