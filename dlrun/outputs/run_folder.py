@@ -51,6 +51,7 @@ CHECKPOINTS, LAST, BEST = "checkpoints", "last.pt", "best.pt"
 HYDRA, CONFIG_YAML, OVERRIDES_YAML = ".hydra", "config.yaml", "overrides.yaml"
 RESUME_PREFIX = "resume_"  # .hydra/resume_<time>/: the config of one resume
 MULTIRUN_YAML = "multirun.yaml"  # Hydra's, in a sweep's folder
+STAGED = ".staged"  # a fused group's checkpoint, until the group commits it
 
 # Drawing takes a few tenths of a second: while training, curves.png is redrawn at most this
 # often (and always at the end).
@@ -101,7 +102,7 @@ class RunFolder:
         if not self.writes:
             return
         for folder in (self.path, self.checkpoints):
-            for pattern in (".*.tmp", ".*.link", ".*.staged"):
+            for pattern in (".*.tmp", ".*.link", f".*{STAGED}"):
                 for leftover in folder.glob(pattern):
                     leftover.unlink(missing_ok=True)
 
@@ -386,6 +387,11 @@ def killed_note(folder: str | Path) -> str:
 
 def checkpoint_file(folder: str | Path, name: str = LAST) -> Path:
     return Path(folder) / CHECKPOINTS / name
+
+
+def staged_file(target: Path, commit: str) -> Path:
+    """Where a checkpoint bound for `target` waits for the commit named `commit`."""
+    return target.with_name(f".{target.name}.{commit}{STAGED}")
 
 
 def folder_of(target: str | Path) -> Path | None:

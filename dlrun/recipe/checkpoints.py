@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dlrun.config.options.trainer import CheckpointEvery
-from dlrun.outputs.run_folder import BEST, LAST, CheckpointWriter, RunFolder
+from dlrun.outputs.run_folder import BEST, LAST, CheckpointWriter, RunFolder, staged_file
 from dlrun.training import distributed
 from dlrun.training.checkpoint import checkpoint_bytes
 from dlrun.training.state import TrainState
@@ -36,6 +36,10 @@ class Checkpoints:
         self.stage_as: str | None = None
         # The staged file and where it goes once committed: last.pt, and best.pt or None.
         self.staged: tuple[Path, Path, Path | None] | None = None
+
+    def stage(self, commit: str) -> None:
+        """From now on, write beside last.pt for the commit named `commit` (a fused group)."""
+        self.stage_as, self.staged = commit, None
 
     def due(self, state: TrainState) -> tuple[bool, bool]:
         steps, seconds = self.every.steps, self.every.seconds
@@ -66,7 +70,7 @@ class Checkpoints:
         if self.stage_as is None:
             self.writer.save(last, data, *([copy] if best else []))
         else:
-            staged = last.with_name(f".{LAST}.{self.stage_as}.staged")
+            staged = staged_file(last, self.stage_as)
             self.writer.save(staged, data)
             self.staged = (staged, last, copy if best else None)
         self.saved_at = time.monotonic()

@@ -104,13 +104,8 @@ class ModelSteps:
         task: Task,
         options: LoopOptions,
     ) -> None:
-        self.state, self.train, self.test, self.task, self.options = (
-            state,
-            train,
-            test,
-            task,
-            options,
-        )
+        self.state, self.train, self.test = state, train, test
+        self.task, self.options = task, options
         self.device = next(state.model.parameters()).device
         self.num_batches = train.num_batches(options.batch_size, options.drop_last)
         self.hooks = StepHooks.of(state)

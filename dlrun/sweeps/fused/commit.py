@@ -39,7 +39,7 @@ class GroupCommit:
     def _stage(self) -> None:
         name = uuid.uuid4().hex[:12]
         for checkpoints in self.members:
-            checkpoints.stage_as, checkpoints.staged = name, None
+            checkpoints.stage(name)
 
     def commit(self) -> None:
         """Every checkpoint staged since the last commit becomes current, all or none."""
