@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -194,6 +195,7 @@ def _compose_each_job_once() -> None:
 
     def validate_batch_is_legal(self, batch):
         if not batch:
+            _remove_empty_sweep(Path(str(self.config.hydra.sweep.dir)))
             raise DlrunError(no_jobs(self.config))
         kept.clear()
         context = getattr(self, "hydra_context", None)
@@ -206,6 +208,15 @@ def _compose_each_job_once() -> None:
     load_sweep_config.composes_once = True
     ConfigLoaderImpl.load_sweep_config = load_sweep_config
     Sweeper.validate_batch_is_legal = validate_batch_is_legal
+
+
+def _remove_empty_sweep(folder: Path) -> None:
+    """The folder Hydra made for a sweep with no jobs, when it holds only its multirun.yaml."""
+    from dlrun.outputs.run_folder import MULTIRUN_YAML
+
+    if [p.name for p in folder.iterdir()] == [MULTIRUN_YAML]:
+        (folder / MULTIRUN_YAML).unlink()
+        folder.rmdir()
 
 
 def no_jobs(config: DictConfig) -> str:
