@@ -176,21 +176,28 @@ KEPT_JOB_CONFIGS = 64
 
 def _compose_each_job_once() -> None:
     """Hydra's sweepers compose every job of a batch to catch a bad one before the first
-    starts, and the launcher then composes each job again: half a second a job here. The
-    launcher is handed the config the check composed (each at most once; the batch's
-    first KEPT_JOB_CONFIGS jobs), so that a job is composed once."""
+    starts, and the launcher then composes each job again. Here the check composes them
+    with one composition per distinct group choice (sweeps/composing.py), and the launcher
+    is handed the config the check composed (each at most once; the batch's first
+    KEPT_JOB_CONFIGS jobs; later ones are composed again the same way)."""
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra.plugins.sweeper import Sweeper
+
+    from dlrun.sweeps.composing import JobComposer
 
     if getattr(ConfigLoaderImpl.load_sweep_config, "composes_once", False):
         return
     compose_job = ConfigLoaderImpl.load_sweep_config
     kept: dict[tuple, DictConfig] = {}
+    composers: dict[int, JobComposer] = {}
 
     def load_sweep_config(self, master_config, sweep_overrides):
         key = (id(master_config), tuple(sweep_overrides))
         if key in kept:
             return kept.pop(key)
+        composer = composers.get(id(master_config))
+        if composer is not None and composer.master is master_config:
+            return composer.compose(list(sweep_overrides))
         return compose_job(self, master_config, sweep_overrides)
 
     def validate_batch_is_legal(self, batch):
@@ -200,8 +207,12 @@ def _compose_each_job_once() -> None:
         kept.clear()
         context = getattr(self, "hydra_context", None)
         loader = context.config_loader if context is not None else self.config_loader
+        composer = composers.get(id(self.config))
+        if composer is None or composer.master is not self.config:
+            composers.clear()
+            composer = composers[id(self.config)] = JobComposer(loader, self.config, compose_job)
         for number, overrides in enumerate(batch):
-            config = compose_job(loader, self.config, list(overrides))
+            config = composer.compose(list(overrides))
             if number < KEPT_JOB_CONFIGS:
                 kept[(id(self.config), tuple(overrides))] = config
 
