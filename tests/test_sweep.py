@@ -318,3 +318,22 @@ def test_a_sweep_with_no_jobs_stops_with_one_paragraph(workdir, launcher):
     assert result.returncode == 2, result.stdout
     assert "This sweep has no jobs: seed=range(0) gives no values" in result.stderr
     assert not (workdir / "s").exists()  # no empty sweep folder left behind
+
+
+@pytest.mark.parametrize("launcher", ["basic", "fused"])
+def test_sweep_jobs_draw_their_curves_on_request(workdir, launcher):
+    result = run_dlrun(
+        "-m", *BASE, "plots=auto,always", f"hydra/launcher={launcher}", "hydra.sweep.dir=s",
+        cwd=workdir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    auto, always = sorted(p for p in (workdir / "s").iterdir() if p.is_dir())
+    assert not list(auto.glob("*.png")) and (auto / "metrics.csv").is_file()
+    assert {p.name for p in always.glob("*.png")} == {"curves.png", "gradients.png"}
+    assert "Each job's curves: dlrun-report s --plots" in result.stdout
+
+
+def test_plots_takes_one_of_its_three_values(workdir):
+    result = run_dlrun(*BASE, "plots=sometimes", cwd=workdir)
+    assert result.returncode == 1
+    assert "sometimes" in result.stderr and "auto, always, never" in result.stderr

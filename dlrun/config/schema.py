@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -53,6 +54,14 @@ class DiagnosticsConfig:
     verdict: VerdictConfig = MISSING
 
 
+class Plots(str, Enum):
+    """When a run draws its curves.png and gradients.png."""
+
+    auto = "auto"  # a single run draws them; a sweep's jobs leave them to dlrun-report --plots
+    always = "always"
+    never = "never"
+
+
 @dataclass
 class Config:
     model: Any = MISSING
@@ -71,6 +80,7 @@ class Config:
     # What a sweep's comparison plot shows.
     report: ReportConfig = MISSING
     diagnostics: DiagnosticsConfig = MISSING
+    plots: Plots = MISSING
     # What `dlrun` returns to a hyperparameter search: best.<column> or final.<column>
     # of metrics.csv, e.g. best.test_acc (see recipe/objective.py); null returns nothing.
     optimized_metric: str | None = MISSING

@@ -152,18 +152,22 @@ class Trackers:
 
 @dataclass
 class Curves:
-    """curves.png (and gradients.png), at most every few seconds while training."""
+    """curves.png (and gradients.png), at most every few seconds while training; none where
+    `plots` says so (dlrun-report --plots draws them from the files later)."""
 
     folder: RunFolder
     title: str
     log_loss: bool
+    drawn: bool = True
 
     def update(self) -> None:
-        self.folder.plot(self.title, log_loss=self.log_loss)
+        if self.drawn:
+            self.folder.plot(self.title, log_loss=self.log_loss)
 
     def draw(self) -> None:
         """The last drawing, whenever the run ends."""
-        self.folder.plot(self.title, log_loss=self.log_loss, final=True)
+        if self.drawn:
+            self.folder.plot(self.title, log_loss=self.log_loss, final=True)
 
 
 @dataclass

@@ -74,7 +74,8 @@ def job_errors(output_dir: str, in_sweep: bool) -> Iterator[None]:
 
 
 def prepare_job(cfg: DictConfig, hydra_cfg, output_dir: str, in_sweep: bool) -> None:
-    """What depends on how this job was started: its thread share, continuing, the metric."""
+    """What depends on how this job was started: its thread share, continuing, the metric,
+    its figures (a sweep's jobs draw theirs on request: `plots: auto`)."""
     from dlrun.outputs.run_folder import checkpoint_file
     from dlrun.recipe import objective
     from dlrun.training.threads import thread_budget
@@ -86,6 +87,8 @@ def prepare_job(cfg: DictConfig, hydra_cfg, output_dir: str, in_sweep: bool) -> 
     if in_sweep and not cfg.trainer.resume and checkpoint_file(output_dir).is_file():
         log.info("This job's folder has a checkpoint: continuing from it")
         cfg.trainer.resume = output_dir
+    if in_sweep and cfg.plots == "auto":
+        cfg.plots = "never"
     if cfg.optimized_metric:
         direction = hydra_cfg.sweeper.get("direction") if in_sweep else None
         objective.check_metric(cfg.optimized_metric, direction)

@@ -190,7 +190,12 @@ class Recipe:
         self.summary.resumed_from = resumed_from
         log_start(self)
         self.write_summary("running")
-        self.curves = Curves(self.folder, setup.title(self.cfg), self.task.name == "regression")
+        self.curves = Curves(
+            self.folder,
+            setup.title(self.cfg),
+            self.task.name == "regression",
+            drawn=self.cfg.plots != "never",
+        )
         # Gradients are the same on every rank after averaging: rank 0's norms are the run's.
         diagnostics = self.cfg.diagnostics
         self.norms = (

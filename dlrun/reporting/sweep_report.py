@@ -97,6 +97,8 @@ def report_sweep(
         png_path = None
 
     _print_table(console, table, failed, notes, csv_path, png_path)
+    if any(_undrawn(job.path) for job in jobs):  # plots: auto leaves them to the user
+        console.print(f"Each job's curves: dlrun-report {sweep_dir} --plots", soft_wrap=True)
     if comparison is not None:
         print_comparison(console, comparison)
         console.print(f"Over seeds: {sweep_dir / seeds.STATS_CSV}, {sweep_dir / seeds.COMPARE_CSV}")
@@ -122,6 +124,10 @@ def comparison_figure(sweep_dir: str | Path, report: Any = None) -> Figure | Non
     if seeds.has_seeds([job.overrides for job in jobs]):
         comparison = _compare_seeds(jobs, keys, rows, cfg)
     return sweep_figure(Path(sweep_dir), jobs, keys, cfg, [], comparison)
+
+
+def _undrawn(job: Path) -> bool:
+    return (job / run_folder.METRICS_CSV).is_file() and not (job / run_folder.CURVES_PNG).is_file()
 
 
 def _row(job: SweepJob, keys: list[str]) -> dict[str, Any]:
