@@ -87,6 +87,21 @@ def test_the_difference_from_the_baseline_has_welchs_interval_and_the_pairs_won(
     assert loss["difference"] == 0 and loss["better_pairs"] == 0  # equal losses win no pair
 
 
+@pytest.mark.parametrize(
+    ("values", "baseline"),
+    [((0.8, 0.82, 0.87, 0.79), (0.7, 0.74, 0.71)), ((1e-3, 3e-3), (5.0, 5.0, 5.0, 5.0, 5.0))],
+)
+def test_the_intervals_are_scipy_stats_ones(values, baseline):
+    from scipy import stats
+
+    one = stats.ttest_1samp(values, 0.0).confidence_interval(seeds.CONFIDENCE)
+    assert seeds.mean_interval(values) == pytest.approx(tuple(one), rel=1e-12)
+    welch = stats.ttest_ind(values, baseline, equal_var=False)
+    assert seeds.difference_interval(values, baseline) == pytest.approx(
+        tuple(welch.confidence_interval(seeds.CONFIDENCE)), rel=1e-12
+    )
+
+
 def test_an_interval_that_crosses_zero_is_not_resolved():
     runs = [run("a", s, x) for s, x in enumerate((0.80, 0.90, 0.85))]
     runs += [run("b", s, x) for s, x in enumerate((0.82, 0.88, 0.84))]

@@ -198,13 +198,13 @@ def _mean_band(series: list[Any]):
     """The mean at each x and its 95% t interval (at an x with one seed, no width)."""
     import numpy as np
     import pandas as pd
-    from scipy import stats
+    from scipy.special import stdtrit
 
     frame = pd.concat(series, axis=1)
     mean = frame.mean(axis=1)
     count = frame.count(axis=1).to_numpy()
     spread = frame.std(axis=1, ddof=1).fillna(0.0).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        half = stats.t.ppf(0.5 + seeds.CONFIDENCE / 2, count - 1) * spread / np.sqrt(count)
+        half = stdtrit(count - 1, 0.5 + seeds.CONFIDENCE / 2) * spread / np.sqrt(count)
     half = np.where(count > 1, half, 0.0)
     return mean, mean.to_numpy() - half, mean.to_numpy() + half
