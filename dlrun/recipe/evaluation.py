@@ -149,7 +149,7 @@ def _run_config(checkpoint: dict, path: Path, options: EvalOptions, notes: list[
     """The run's config, typed, as this evaluation needs it: no resume, no loggers."""
     from omegaconf import OmegaConf
 
-    from dlrun.config.schema import Config, first_line
+    from dlrun.config.schema import Config, first_line, validate
 
     config = checkpoint.get("config")
     if not isinstance(config, dict) or not all(
@@ -174,6 +174,7 @@ def _run_config(checkpoint: dict, path: Path, options: EvalOptions, notes: list[
         cfg.dataset.root = options.data_root
     cfg.trainer.device = str(_device(options.device, str(cfg.trainer.device), notes))
     cfg.trainer.resume, cfg.logger = None, {}
+    validate(cfg)
     return cfg
 
 

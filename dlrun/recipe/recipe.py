@@ -1,6 +1,6 @@
 """One run as an object: `setup()`, `train()`, `finish()`.
 
-    recipe = Recipe(cfg, output_dir)
+    recipe = Recipe(cfg, output_dir)   # cfg checked by config/schema.py's validate
     recipe.setup()             # runtime, data, training state, outputs
     summary = recipe.train()   # the loop, then summary.json, plots and loggers closed
 
@@ -23,7 +23,6 @@ from omegaconf import DictConfig, OmegaConf
 import dlrun.builtins  # noqa: F401  (registers the built-in models, data sets, optimizers...)
 from dlrun.config.options.trainer import checkpoint_every
 from dlrun.config.registry import DATASETS
-from dlrun.config.schema import validate
 from dlrun.diagnostics.verdict import fit_verdict
 from dlrun.errors import RunDiverged, RunInterrupted
 from dlrun.models.initializers import weight_stats
@@ -87,9 +86,9 @@ class Recipe:
         self.setup_outputs()
 
     def setup_runtime(self) -> None:
-        """Checks, plugins, threads, seeds, the device; the checkpoint to continue from."""
+        """Plugins, threads, seeds, the device; the checkpoint to continue from. The config
+        was validated by whoever started the run (its job, dlrun-eval), before torch."""
         cfg, world = self.cfg, self.world
-        validate(cfg)
         setup.import_plugins(list(cfg.plugins))
         setup.check_precision(cfg)
         if self.trainer.num_threads is not None:

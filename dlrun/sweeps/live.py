@@ -86,6 +86,7 @@ class SweepWatcher:
         self.sweep_dir, self.swept, self.console = sweep_dir, swept, console
         self.live_table = console.is_terminal and not console.is_jupyter
         self.seen: dict[str, str] = {}  # job folder -> the status last shown
+        self.ended: dict[Path, JobState] = {}  # not read again: an ended job stays so
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.live: Any = None
@@ -111,12 +112,20 @@ class SweepWatcher:
 
         with self.lock:
             # A job whose overrides.yaml is still being written is read at the next poll.
-            jobs = [job for job in map(read_job, find_jobs(self.sweep_dir)) if job.overrides]
+            jobs = [job for job in map(self._read, find_jobs(self.sweep_dir)) if job.overrides]
             if self.live is not None:
                 self.live.update(self._table(jobs))
             else:
                 self._announce(jobs)
             self.seen = {job.number: job.status for job in jobs}
+
+    def _read(self, path: Path) -> JobState:
+        if path in self.ended:
+            return self.ended[path]
+        job = read_job(path)
+        if job.status in ENDED:
+            self.ended[path] = job
+        return job
 
     def _loop(self) -> None:
         while not self.stopped.wait(POLL_SECONDS):
