@@ -22,7 +22,7 @@ def fresh_helper():
 
 
 def test_the_helper_draws_the_same_png_as_this_process(tmp_path):
-    drawing.draw("curves", tmp_path / "helper.png", rows=ROWS, title="t", log_loss=False)
+    drawing.draw(drawing.CURVES, tmp_path / "helper.png", rows=ROWS, title="t", log_loss=False)
     drawing.wait()
     assert drawing._helper is not None and drawing._helper.process.poll() is None
     plot_curves(ROWS, tmp_path / "here.png", "t", False)
@@ -33,8 +33,8 @@ def test_drawings_a_killed_helper_had_not_confirmed_are_drawn_here(tmp_path):
     drawing.start()
     drawing._helper.process.kill()
     drawing._helper.process.wait()
-    drawing.draw("curves", tmp_path / "a.png", rows=ROWS, title="", log_loss=False)
-    drawing.draw("curves", tmp_path / "b.png", rows=ROWS, title="", log_loss=True)
+    drawing.draw(drawing.CURVES, tmp_path / "a.png", rows=ROWS, title="", log_loss=False)
+    drawing.draw(drawing.CURVES, tmp_path / "b.png", rows=ROWS, title="", log_loss=True)
     drawing.wait()
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
@@ -46,15 +46,15 @@ def test_a_helper_that_cannot_start_leaves_the_drawing_to_this_process(tmp_path,
         drawing._helper.stop()
         drawing._helper = None
     monkeypatch.setattr(drawing.sys, "executable", str(tmp_path / "no-such-python"))
-    drawing.draw("curves", tmp_path / "c.png", rows=ROWS, title="", log_loss=False)
+    drawing.draw(drawing.CURVES, tmp_path / "c.png", rows=ROWS, title="", log_loss=False)
     assert drawing._helper is None
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"  # drawn before draw() returned
 
 
 def test_a_drawing_that_fails_is_reported_by_wait_with_the_file(tmp_path):
     (tmp_path / "curves.png").mkdir()  # a folder where the PNG should go
-    drawing.draw("curves", tmp_path / "curves.png", rows=ROWS, title="", log_loss=False)
-    drawing.draw("curves", tmp_path / "fine.png", rows=ROWS, title="", log_loss=False)
+    drawing.draw(drawing.CURVES, tmp_path / "curves.png", rows=ROWS, title="", log_loss=False)
+    drawing.draw(drawing.CURVES, tmp_path / "fine.png", rows=ROWS, title="", log_loss=False)
     with pytest.raises(DlrunError, match=r"Could not draw curves\.png .*dlrun-report"):
         drawing.wait()
     assert (tmp_path / "fine.png").is_file()  # the other drawings went on

@@ -337,3 +337,24 @@ def test_plots_takes_one_of_its_three_values(workdir):
     result = run_dlrun(*BASE, "plots=sometimes", cwd=workdir)
     assert result.returncode == 1
     assert "sometimes" in result.stderr and "auto, always, never" in result.stderr
+
+
+def test_the_helper_draws_the_comparison_a_sweep_prepared_as_this_process_would(tmp_path):
+    from dlrun.outputs import drawing
+    from dlrun.reporting.figures import prepare_helper
+
+    sweep = tmp_path / "sweep"
+    for seed, acc in enumerate((0.5, 0.6)):
+        make_job(sweep, seed, ["optimizer=sgd", f"seed={seed}"], completed(acc), metric_rows(acc))
+        make_job(sweep, seed + 2, ["optimizer=adam", f"seed={seed}"], completed(acc + 0.2))
+    here = report_sweep(sweep, {"columns": ["test_acc", "nope"]}, console=quiet())
+    drawn_here = here.png_path.read_bytes()
+    here.png_path.unlink()
+
+    prepare_helper()
+    assert drawing.running()
+    console = quiet()
+    helped = report_sweep(sweep, {"columns": ["test_acc", "nope"]}, console=console)
+    drawing.wait()
+    assert helped.png_path.read_bytes() == drawn_here
+    assert "metrics.csv has no column nope" in console.file.getvalue()

@@ -5,6 +5,11 @@ model's epoch, more than a sweep job's training. A run hands each drawing (its r
 PNG's path) to one helper process per dlrun process, which imports matplotlib once and
 draws in order on a core of its own, while the run goes on.
 
+A drawing is named by its function, "module:function"; it is called with the PNG's path
+and the arguments handed over, which are JSON. What it returns comes back to `outcome()`.
+`prepare()` starts the helper ahead and has it import what a later drawing needs (a sweep's
+comparison.png, drawn at its end), while the sweep's jobs run on the other cores.
+
 `wait()` returns once every drawing handed over is on disk. The command calls it before it
 ends and the Python API before it returns, so a finished command or call leaves every PNG
 in place; a sweep job in a worker process of a launcher calls it at the job's end.
@@ -16,6 +21,8 @@ in this process: a PNG is late, never missing.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import importlib
 import json
 import signal
 import subprocess
@@ -27,11 +34,13 @@ from typing import IO, Any
 
 from dlrun.errors import DlrunError
 
+CURVES = "dlrun.outputs.plots:plot_curves"
+GRADIENTS = "dlrun.outputs.plots:plot_gradients"
 
-def _drawings() -> dict[str, Any]:
-    from dlrun.outputs.plots import plot_curves, plot_gradients
 
-    return {"curves": plot_curves, "gradients": plot_gradients}
+def _function(kind: str) -> Any:
+    module, _, name = kind.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 class _Helper:
@@ -52,14 +61,17 @@ class _Helper:
         self.process.stdin.flush()
 
     def confirm(self) -> list[str]:
-        """Wait for the drawings sent so far; the errors of those that failed."""
+        """Wait for the drawings sent so far; the errors of those that failed (their
+        outcomes are kept for `outcome()`)."""
         self.send({"kind": "sync"})
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line:
             raise BrokenPipeError("the drawing helper stopped")
         self.unconfirmed.clear()
-        return json.loads(line)
+        reply = json.loads(line)
+        _outcomes.update(reply["outcomes"])
+        return reply["errors"]
 
     def stop(self) -> None:
         if self.process.stdin is not None:
@@ -72,6 +84,7 @@ _extra: list[_Helper] = []  # more helpers, when a process draws for many runs a
 _wanted = 1
 _assigned: dict[str, _Helper] = {}  # each PNG's helper: its drawings stay in order
 _errors: list[str] = []  # drawings that failed, reported by the next wait()
+_outcomes: dict[str, Any] = {}  # per PNG, what its drawing returned, until outcome()
 
 
 def start() -> None:
@@ -79,6 +92,19 @@ def start() -> None:
     global _helper
     if _helper is None or _helper.process.poll() is not None:
         _helper = _started()
+
+
+def prepare(modules: list[str]) -> None:
+    """Start the helper now and have it import `modules`, for a drawing to come."""
+    start()
+    if _helper is not None:
+        with contextlib.suppress(OSError):  # stopped: a later drawing starts another
+            _helper.send({"kind": "import", "modules": modules})
+
+
+def running() -> bool:
+    """Whether a helper is up: a drawing handed over now starts at once."""
+    return _helper is not None and _helper.process.poll() is None
 
 
 def use_helpers(count: int) -> None:
@@ -110,17 +136,34 @@ def _helper_for(path: str) -> _Helper | None:
 
 
 def draw(kind: str, path: Path, **arguments: Any) -> None:
-    """Have `path` drawn (`kind` is curves or gradients); it is on disk after `wait()`."""
-    request = {"kind": kind, "path": str(Path(path).absolute()), "arguments": arguments}
+    """Have `path` drawn by `kind` ("module:function"); it is on disk after `wait()`."""
+    request = {"kind": kind, "path": _key(path), "arguments": arguments}
     helper = _helper_for(request["path"])
     if helper is None:
-        _draw_here([request], _errors)
+        _draw_here([request], _errors, _outcomes)
         return
     helper.unconfirmed[request["path"]] = request
     try:
         helper.send(request)
     except OSError:  # the helper has stopped: what it had not confirmed is drawn here
         _take_over(helper)
+
+
+def outcome(path: Path) -> Any:
+    """What the drawing of `path` returned, once it is on disk; None if it failed (the
+    next `wait()` reports why)."""
+    key = _key(path)
+    helper = _assigned.get(key)
+    if helper is not None and key not in _outcomes:
+        try:
+            _errors.extend(helper.confirm())
+        except OSError:
+            _take_over(helper)
+    return _outcomes.pop(key, None)
+
+
+def _key(path: Path) -> str:
+    return str(Path(path).absolute())
 
 
 def wait() -> None:
@@ -150,20 +193,21 @@ def _take_over(helper: _Helper) -> None:
         _extra.remove(helper)
     for path in [p for p, h in _assigned.items() if h is helper]:
         del _assigned[path]
-    _draw_here(requests, _errors)
+    _draw_here(requests, _errors, _outcomes)
 
 
-def _draw_here(requests: list[dict[str, Any]], errors: list[str]) -> None:
-    drawings = _drawings()
+def _draw_here(requests: list[dict[str, Any]], errors: list[str], outcomes: dict[str, Any]) -> None:
     for request in requests:
         try:
-            drawings[request["kind"]](path=Path(request["path"]), **request["arguments"])
+            drawn = _function(request["kind"])(path=Path(request["path"]), **request["arguments"])
+            outcomes[request["path"]] = drawn
         except Exception as err:  # reported by wait(), after the other drawings
             errors.append(f"{Path(request['path']).name} ({type(err).__name__}: {err})")
 
 
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
-    """The helper: draw each request in order; on `sync`, reply with the errors so far.
+    """The helper: draw each request in order (and import what `prepare` names); on
+    `sync`, reply with the errors and the drawings' outcomes so far.
 
     Requests are read on a thread of their own, so a run never waits for the pipe, and a
     PNG whose drawing is still queued when a newer one comes is drawn once, from the
@@ -176,13 +220,25 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     queue = _Queue()
     threading.Thread(target=queue.read, args=(requests,), daemon=True).start()
     errors: list[str] = []
+    outcomes: dict[str, Any] = {}
     while (item := queue.take()) is not _END:
         if item is _SYNC:
-            replies.write(json.dumps(errors).encode() + b"\n")
+            reply = {"errors": errors, "outcomes": outcomes}
+            replies.write(json.dumps(reply).encode() + b"\n")
             replies.flush()
-            errors = []
+            errors, outcomes = [], {}
+        elif item["kind"] == "import":
+            _import(item["modules"])
         else:
-            _draw_here([item], errors)
+            _draw_here([item], errors, outcomes)
+
+
+def _import(modules: list[str]) -> None:
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception:  # a drawing that needs it says why, when it comes
+            continue
 
 
 _SYNC, _END = object(), object()
@@ -192,7 +248,7 @@ class _Queue:
     """Drawings in the order their PNGs were first asked for, each PNG's newest request."""
 
     def __init__(self) -> None:
-        self.order: deque[Any] = deque()  # PNG paths, _SYNC and _END markers
+        self.order: deque[Any] = deque()  # PNG paths, imports, _SYNC and _END markers
         self.newest: dict[str, dict[str, Any]] = {}
         self.ready = threading.Condition()
 
@@ -202,6 +258,8 @@ class _Queue:
             with self.ready:
                 if request["kind"] == "sync":
                     self.order.append(_SYNC)
+                elif request["kind"] == "import":
+                    self.order.append(request)
                 else:
                     if request["path"] not in self.newest:
                         self.order.append(request["path"])

@@ -231,9 +231,11 @@ class RunFolder:
             or (not final and now - self._plotted < self.plot_every)
         ):
             return
-        drawing.draw("curves", self.curves_png, rows=self.metrics, title=title, log_loss=log_loss)
+        drawing.draw(
+            drawing.CURVES, self.curves_png, rows=self.metrics, title=title, log_loss=log_loss
+        )
         if self.diagnostics:
-            drawing.draw("gradients", self.gradients_png, rows=self.diagnostics, title=title)
+            drawing.draw(drawing.GRADIENTS, self.gradients_png, rows=self.diagnostics, title=title)
         self._plotted = now
 
     def _remember(self, name: str, new: list) -> None:

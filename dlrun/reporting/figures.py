@@ -1,5 +1,10 @@
 """comparison.png: the jobs of a sweep in one figure, one colour per job (or per
-configuration, its mean over seeds in a 95% band) and one line style per column."""
+configuration, its mean over seeds in a 95% band) and one line style per column.
+
+A sweep's report hands the drawing to the helper process of outputs/drawing.py, which
+imported matplotlib and pandas while the jobs ran (`prepare_helper`): `draw_comparison`
+takes JSON and reads the jobs' curve files itself, each once.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlrun.config.options.report import ReportConfig
-from dlrun.outputs import run_folder
+from dlrun.config.options.report import ReportConfig, as_report_config
+from dlrun.outputs import drawing, run_folder
+from dlrun.outputs.io import atomic_write
 from dlrun.reporting import seeds
-from dlrun.reporting.seed_report import SeedComparison
 from dlrun.reporting.sweep_jobs import SweepJob
 
 if TYPE_CHECKING:
@@ -22,14 +27,47 @@ FILES = {"metrics": (run_folder.METRICS_CSV, "epoch"), "steps": (run_folder.STEP
 LINE_STYLES = ("-", "--", ":", "-.")
 
 
+COMPARISON = f"{__name__}:draw_comparison"
+
+
+def prepare_helper() -> None:
+    """The drawing helper started, with what draw_comparison needs imported."""
+    drawing.prepare([__name__, "matplotlib.figure", "matplotlib.backends.backend_agg", "pandas",
+                     "scipy.special"])  # fmt: skip
+
+
+def draw_comparison(
+    path: Path,
+    sweep_dir: str,
+    jobs: list[dict[str, Any]],
+    keys: list[str],
+    report: dict[str, Any],
+    configurations: list[str] | None,
+) -> dict[str, Any]:
+    """comparison.png from JSON (each job's path, overrides and summary): whether it was
+    drawn, and the notes on what it left out. `configurations`: over seeds, their names."""
+    notes: list[str] = []
+    sweep_jobs = [SweepJob(Path(job["path"]), job["overrides"], job["summary"]) for job in jobs]
+    try:
+        cfg = as_report_config(report)
+        fig = sweep_figure(Path(sweep_dir), sweep_jobs, keys, cfg, notes, configurations)
+        if fig is not None:
+            atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
+    except Exception as err:  # the figure is a convenience: the table must still come out
+        notes.append(f"comparison plot failed: {type(err).__name__}: {err}")
+        fig = None
+    return {"drawn": fig is not None, "notes": notes}
+
+
 def sweep_figure(
     sweep_dir: Path,
     jobs: list[SweepJob],
     keys: list[str],
     cfg: ReportConfig,
     notes: list[str],
-    comparison: SeedComparison | None = None,
+    configurations: list[str] | None = None,
 ) -> Figure | None:
+    """The figure; `configurations` (their names, over seeds) draws each one's mean."""
     from matplotlib.figure import Figure
 
     filename, x_name = FILES[cfg.file]
@@ -49,8 +87,8 @@ def sweep_figure(
     fig = Figure(figsize=(8, 5))  # without pyplot: no backend is switched, in a notebook too
     ax = fig.subplots()
     markers = cfg.file == "metrics"
-    if comparison is not None:
-        groups = _frames_per_configuration(curves, keys, comparison)
+    if configurations is not None:
+        groups = _frames_per_configuration(curves, keys, configurations)
         handles = draw_bands(ax, groups, columns, x_name, _colours(len(groups)), markers)
         _finish_axes(ax, handles, columns, x_name, cfg, sweep_dir)
         ax.set_ylabel(f"{', '.join(columns)}: mean over seeds, 95% band")
@@ -99,9 +137,9 @@ def _job_lines(ax, jobs, curves, keys, columns, x_name, markers: bool) -> list[A
     return handles
 
 
-def _frames_per_configuration(curves, keys: list[str], comparison: SeedComparison):
+def _frames_per_configuration(curves, keys: list[str], configurations: list[str]):
     """(configuration, its completed seeds' DataFrames), in the comparison's order."""
-    frames: dict[str, list[Any]] = {group.name: [] for group in comparison.groups}
+    frames: dict[str, list[Any]] = {name: [] for name in configurations}
     for job, frame in curves:
         if job.summary is not None and job.summary.get("status") == "completed":
             frames[seeds.config_name(job.overrides, keys)].append(frame)

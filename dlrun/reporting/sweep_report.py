@@ -19,16 +19,17 @@ The figure is drawn by reporting/figures.py.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlrun.config.options.report import ReportConfig, as_report_config
 from dlrun.errors import DlrunError
-from dlrun.outputs import run_folder
-from dlrun.outputs.io import atomic_write, atomic_write_text
+from dlrun.outputs import drawing, run_folder
+from dlrun.outputs.io import atomic_write_text
 from dlrun.reporting import seeds
-from dlrun.reporting.figures import sweep_figure
+from dlrun.reporting.figures import COMPARISON, draw_comparison, sweep_figure
 from dlrun.reporting.seed_report import SeedComparison, compare_folders, print_comparison
 from dlrun.reporting.sweep_jobs import (
     SweepJob,
@@ -61,7 +62,10 @@ class SweepReport:
 def report_sweep(
     sweep_dir: str | Path, report: Any = None, console: Console | None = None
 ) -> SweepReport:
-    """Write sweep_summary.csv and comparison.png in sweep_dir and print the table."""
+    """Write sweep_summary.csv and comparison.png in sweep_dir and print the table.
+
+    comparison.png is drawn by the drawing helper where one is up (a sweep's, prepared
+    while its jobs ran), while the tables are made here."""
     cfg = as_report_config(report)
     sweep_dir = Path(sweep_dir)
     jobs = [load_job(path) for path in find_jobs(sweep_dir)]
@@ -69,34 +73,26 @@ def report_sweep(
     rows = [_row(job, keys) for job in jobs]
     failed = sum(row["status"] != "completed" for row in rows)
     table = RunTable(rows, "job", keys, "error", title=str(sweep_dir))
-
-    csv_path = sweep_dir / SUMMARY_CSV
-    atomic_write_text(csv_path, table.to_csv())
     comparison, problem = None, None
     if seeds.has_seeds([job.overrides for job in jobs]):
         try:
             comparison = _compare_seeds(jobs, keys, rows, cfg)
-            comparison.write(sweep_dir)
         except DlrunError as err:  # a baseline that names no configuration
             problem = err
+    png_path: Path | None = sweep_dir / COMPARISON_PNG
+    figure = _draw_figure(png_path, sweep_dir, jobs, keys, cfg, comparison)
 
+    csv_path = sweep_dir / SUMMARY_CSV
+    atomic_write_text(csv_path, table.to_csv())
+    if comparison is not None:
+        comparison.write(sweep_dir)
     if console is None:
         from rich.console import Console
 
         console = Console()
-    notes: list[str] = []
-    png_path: Path | None = sweep_dir / COMPARISON_PNG
-    try:
-        fig = sweep_figure(sweep_dir, jobs, keys, cfg, notes, comparison)
-        if fig is None:
-            png_path = None
-        else:
-            atomic_write(png_path, lambda handle: fig.savefig(handle, format="png", dpi=100))
-    except Exception as err:  # the figure is a convenience: the table must still come out
-        notes.append(f"comparison plot failed: {type(err).__name__}: {err}")
-        png_path = None
-
-    _print_table(console, table, failed, notes, csv_path, png_path)
+    drawn = figure() or {"drawn": False, "notes": ["comparison plot failed"]}
+    png_path = png_path if drawn["drawn"] else None
+    _print_table(console, table, failed, drawn["notes"], csv_path, png_path)
     if any(_undrawn(job.path) for job in jobs):  # plots: auto leaves them to the user
         console.print(f"Each job's curves: dlrun-report {sweep_dir} --plots", soft_wrap=True)
     if comparison is not None:
@@ -105,6 +101,23 @@ def report_sweep(
     if problem is not None:
         raise problem
     return SweepReport(rows, failed, csv_path, png_path, comparison)
+
+
+def _draw_figure(path, sweep_dir, jobs, keys, cfg, comparison) -> Callable[[], Any]:
+    """comparison.png handed to the drawing helper if one is up, else drawn here; what
+    comes back says whether it was drawn and what it left out."""
+    arguments = {
+        "sweep_dir": str(sweep_dir.absolute()),  # the helper's working folder may differ
+        "jobs": [_as_json(job) for job in jobs],
+        "keys": keys,
+        "report": asdict(cfg),
+        "configurations": [g.name for g in comparison.groups] if comparison else None,
+    }
+    if not drawing.running():
+        drawn = draw_comparison(path, **arguments)
+        return lambda: drawn
+    drawing.draw(COMPARISON, path, **arguments)
+    return lambda: drawing.outcome(path)
 
 
 def _compare_seeds(
@@ -120,10 +133,14 @@ def comparison_figure(sweep_dir: str | Path, report: Any = None) -> Figure | Non
     jobs = [load_job(path) for path in find_jobs(sweep_dir)]
     keys = differing_keys([job.overrides for job in jobs])
     rows = [_row(job, keys) for job in jobs]
-    comparison = None
+    names = None
     if seeds.has_seeds([job.overrides for job in jobs]):
-        comparison = _compare_seeds(jobs, keys, rows, cfg)
-    return sweep_figure(Path(sweep_dir), jobs, keys, cfg, [], comparison)
+        names = [group.name for group in _compare_seeds(jobs, keys, rows, cfg).groups]
+    return sweep_figure(Path(sweep_dir), jobs, keys, cfg, [], names)
+
+
+def _as_json(job: SweepJob) -> dict[str, Any]:
+    return {"path": str(job.path.absolute()), "overrides": job.overrides, "summary": job.summary}
 
 
 def _undrawn(job: Path) -> bool:

@@ -45,9 +45,11 @@ class SweepReportCallback(Callback):
         from omegaconf import OmegaConf
         from rich.console import Console
 
+        from dlrun.reporting.figures import prepare_helper
         from dlrun.sweeps import live
 
         as_report_config(_report_node(config))  # a bad report config fails before any job
+        prepare_helper()  # matplotlib imported on a core of its own while the jobs run
         overrides = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task") or []]
         params = OmegaConf.select(config, "hydra.sweeper.params") or {}  # a preset's own sweep
         overrides += [f"{key}={value}" for key, value in params.items()]
