@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from dlrun.cli.exit import end_quickly
 from dlrun.errors import DlrunError
 from dlrun.outputs.run_folder import CHECKPOINTS, METRICS_CSV
 from dlrun.recipe.evaluation import (
@@ -142,6 +143,7 @@ def report_error(err: DlrunError) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    end_quickly()
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         print(USAGE, end="", file=sys.stderr)

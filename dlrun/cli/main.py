@@ -30,6 +30,7 @@ from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from dlrun.cli.exit import end_quickly
 from dlrun.config.composition import explain
 from dlrun.config.groups import check_choices
 from dlrun.config.hydra_plugins import check_plugins, register_fused_launcher
@@ -70,6 +71,7 @@ def _train(cfg: DictConfig) -> dict | float | None:
 
 
 def main() -> None:
+    end_quickly()
     arguments = sys.argv[1:]
     if {"-h", "--help"} & set(arguments):
         from dlrun.cli.help import help_text

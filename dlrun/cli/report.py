@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dlrun.cli.exit import end_quickly
 from dlrun.errors import EXIT_USER_ERROR, DlrunError
 from dlrun.outputs.run_folder import CURVES_PNG, METRICS_CSV
 from dlrun.reporting.folders import REPORT_CSV, Report, build_report, print_report, redraw, table
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    end_quickly()
     args = _parser().parse_args(argv)  # argparse exits with status 2 on bad arguments
     from rich.console import Console
     from rich.markup import escape

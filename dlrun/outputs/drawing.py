@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import json
 import signal
@@ -280,3 +281,4 @@ class _Queue:
 if __name__ == "__main__":
     replies, sys.stdout = sys.stdout.buffer, sys.stderr  # a stray print cannot break a reply
     serve(sys.stdin.buffer, replies)
+    gc.freeze()  # every PNG is written and closed: no collecting at exit (cli/exit.py)

@@ -43,14 +43,18 @@ def draw_comparison(
     keys: list[str],
     report: dict[str, Any],
     configurations: list[str] | None,
+    known_rows: dict[str, list[dict[str, Any]]],
 ) -> dict[str, Any]:
     """comparison.png from JSON (each job's path, overrides and summary): whether it was
-    drawn, and the notes on what it left out. `configurations`: over seeds, their names."""
+    drawn, and the notes on what it left out. `configurations`: over seeds, their names;
+    `known_rows`: per job folder, the plotted file's rows where the report read them."""
     notes: list[str] = []
     sweep_jobs = [SweepJob(Path(job["path"]), job["overrides"], job["summary"]) for job in jobs]
     try:
         cfg = as_report_config(report)
-        fig = sweep_figure(Path(sweep_dir), sweep_jobs, keys, cfg, notes, configurations)
+        fig = sweep_figure(
+            Path(sweep_dir), sweep_jobs, keys, cfg, notes, configurations, known_rows
+        )
         if fig is not None:
             atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
     except Exception as err:  # the figure is a convenience: the table must still come out
@@ -66,12 +70,13 @@ def sweep_figure(
     cfg: ReportConfig,
     notes: list[str],
     configurations: list[str] | None = None,
+    known_rows: dict[str, list[dict[str, Any]]] | None = None,
 ) -> Figure | None:
     """The figure; `configurations` (their names, over seeds) draws each one's mean."""
     from matplotlib.figure import Figure
 
     filename, x_name = FILES[cfg.file]
-    curves, available = _read_curves(jobs, filename, notes)
+    curves, available = _read_curves(jobs, filename, notes, known_rows or {})
     if not curves:
         notes.append(f"no job has {filename}: no comparison plot")
         return None
@@ -170,8 +175,9 @@ def _finish_axes(ax, handles: list, columns: list[str], x_name: str, cfg, sweep_
         ax.legend(handles=handles, fontsize="small")
 
 
-def _read_curves(jobs: list[SweepJob], filename: str, notes: list[str]):
-    """(job, its file as a DataFrame) for every job that has the file, and all its columns."""
+def _read_curves(jobs: list[SweepJob], filename: str, notes: list[str], known_rows):
+    """(job, its file as a DataFrame) for every job that has the file, and all its columns;
+    a job's rows in `known_rows` (by its folder) are not read again."""
     import pandas as pd
 
     curves: list[tuple[SweepJob, Any]] = []
@@ -180,7 +186,9 @@ def _read_curves(jobs: list[SweepJob], filename: str, notes: list[str]):
         if not (job.path / filename).is_file():
             continue
         try:
-            rows = run_folder.read_rows(job.path, filename)
+            rows = known_rows.get(str(job.path.absolute()))
+            if rows is None:
+                rows = run_folder.read_rows(job.path, filename)
         except Exception as err:  # an unreadable file: that job is left out of the plot
             notes.append(f"{job.path.name}/{filename} unreadable: {err}")
             continue

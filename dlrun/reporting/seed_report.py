@@ -47,16 +47,18 @@ def compare_folders(
     runs: Sequence[tuple[Path, Mapping[str, str], str, Mapping[str, Any] | None]],
     keys: Sequence[str],
     baseline: str | None,
+    metrics: Mapping[Path, list[dict[str, Any]]] | None = None,
 ) -> SeedComparison:
     """Compare runs read from their folders, each given as (folder, its settings (overrides
-    or flattened config), status, summary.json); `keys` are the settings that differ."""
+    or flattened config), status, summary.json); `keys` are the settings that differ.
+    `metrics`: each folder's metrics.csv rows, where they were read already."""
     seed_runs = [
         seeds.SeedRun(
             config=seeds.config_name(settings, keys),
             settings=seeds.settings(settings, keys),
             seed=settings.get(seeds.SEED_KEY, ""),
             status=status,
-            rows=read_rows(folder),
+            rows=metrics[folder] if metrics is not None else read_rows(folder),
         )
         for folder, settings, status, _ in runs
     ]

@@ -73,14 +73,18 @@ def report_sweep(
     rows = [_row(job, keys) for job in jobs]
     failed = sum(row["status"] != "completed" for row in rows)
     table = RunTable(rows, "job", keys, "error", title=str(sweep_dir))
-    comparison, problem = None, None
+    # Over seeds, each job's metrics.csv, read once here for the figure and the statistics.
+    metrics = None
     if seeds.has_seeds([job.overrides for job in jobs]):
+        metrics = {job.path: run_folder.read_rows(job.path) for job in jobs}
+    png_path: Path | None = sweep_dir / COMPARISON_PNG
+    figure = _draw_figure(png_path, sweep_dir, jobs, keys, cfg, metrics)
+    comparison, problem = None, None
+    if metrics is not None:
         try:
-            comparison = _compare_seeds(jobs, keys, rows, cfg)
+            comparison = _compare_seeds(jobs, keys, rows, cfg, metrics)
         except DlrunError as err:  # a baseline that names no configuration
             problem = err
-    png_path: Path | None = sweep_dir / COMPARISON_PNG
-    figure = _draw_figure(png_path, sweep_dir, jobs, keys, cfg, comparison)
 
     csv_path = sweep_dir / SUMMARY_CSV
     atomic_write_text(csv_path, table.to_csv())
@@ -103,15 +107,23 @@ def report_sweep(
     return SweepReport(rows, failed, csv_path, png_path, comparison)
 
 
-def _draw_figure(path, sweep_dir, jobs, keys, cfg, comparison) -> Callable[[], Any]:
+def _draw_figure(path, sweep_dir, jobs, keys, cfg, metrics) -> Callable[[], Any]:
     """comparison.png handed to the drawing helper if one is up, else drawn here; what
-    comes back says whether it was drawn and what it left out."""
+    comes back says whether it was drawn and what it left out. Over seeds (`metrics`, the
+    rows read), one band per configuration, in the order its first job comes."""
+    names = None
+    if metrics is not None:
+        names = list(dict.fromkeys(seeds.config_name(job.overrides, keys) for job in jobs))
+    known = {}
+    if metrics is not None and cfg.file == "metrics":
+        known = {str(folder.absolute()): rows for folder, rows in metrics.items()}
     arguments = {
         "sweep_dir": str(sweep_dir.absolute()),  # the helper's working folder may differ
         "jobs": [_as_json(job) for job in jobs],
         "keys": keys,
         "report": asdict(cfg),
-        "configurations": [g.name for g in comparison.groups] if comparison else None,
+        "configurations": names,
+        "known_rows": known,
     }
     if not drawing.running():
         drawn = draw_comparison(path, **arguments)
@@ -121,10 +133,14 @@ def _draw_figure(path, sweep_dir, jobs, keys, cfg, comparison) -> Callable[[], A
 
 
 def _compare_seeds(
-    jobs: list[SweepJob], keys: list[str], rows: list[dict[str, Any]], cfg: ReportConfig
+    jobs: list[SweepJob],
+    keys: list[str],
+    rows: list[dict[str, Any]],
+    cfg: ReportConfig,
+    metrics: dict[Path, list[dict[str, Any]]] | None = None,
 ) -> SeedComparison:
     runs = [(j.path, j.overrides, r["status"], j.summary) for j, r in zip(jobs, rows, strict=True)]
-    return compare_folders(runs, keys, cfg.baseline)
+    return compare_folders(runs, keys, cfg.baseline, metrics)
 
 
 def comparison_figure(sweep_dir: str | Path, report: Any = None) -> Figure | None:
