@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dlrun.config.registry import DATASETS
+from dlrun.config.schema import validate
 from dlrun.errors import DlrunError
 from dlrun.recipe.recipe import run
 
@@ -85,6 +86,7 @@ def test_any_numeric_setting_runs_or_fails_clearly(epochs, batch_size, lr, dropo
     )
     with tempfile.TemporaryDirectory() as folder:
         try:
+            validate(cfg)  # as the job that starts a run does, before the recipe
             summary = run(cfg, folder)
         except DlrunError:
             return
