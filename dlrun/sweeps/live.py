@@ -13,6 +13,7 @@ the sweep's callback also looks at each job's start and end, or in a launcher's 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +25,10 @@ from dlrun.reporting.table import format_value, rich_table
 if TYPE_CHECKING:
     from rich.console import Console
 
-# How often the folders are read and the table redrawn, in seconds.
+# How often the folders are read and the table redrawn, in seconds; a job's start or end
+# has them read at once, unless they were read less than EVENT_GAP_SECONDS ago.
 POLL_SECONDS = 1.0
+EVENT_GAP_SECONDS = 0.25
 ENDED = ("completed", "failed", "diverged", "interrupted")
 STYLES = {"completed": "green", "running": "yellow", "starting": "yellow"}  # others: red
 
@@ -90,6 +93,7 @@ class SweepWatcher:
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.live: Any = None
+        self.polled = 0.0  # time.monotonic() of the last poll
         self.thread = threading.Thread(target=self._loop, name="dlrun-sweep-watch", daemon=True)
 
     def start(self) -> None:
@@ -107,10 +111,17 @@ class SweepWatcher:
         if self.live is not None:
             self.live.stop()
 
+    def poll_soon(self) -> None:
+        """A job started or ended: read the folders now, unless they were just read (a
+        fused group's jobs start and end dozens at a time)."""
+        if time.monotonic() - self.polled >= EVENT_GAP_SECONDS:
+            self.poll()
+
     def poll(self) -> None:
         from dlrun.reporting.sweep_jobs import find_jobs
 
         with self.lock:
+            self.polled = time.monotonic()
             # A job whose overrides.yaml is still being written is read at the next poll.
             jobs = [job for job in map(self._read, find_jobs(self.sweep_dir)) if job.overrides]
             if self.live is not None:

@@ -78,7 +78,7 @@ def _poll_watcher() -> None:
     from dlrun.sweeps import live
 
     if live.active is not None:
-        live.active.poll()
+        live.active.poll_soon()
 
 
 def _report_node(config: Any) -> Any:
