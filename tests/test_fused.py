@@ -21,6 +21,7 @@ from dlrun.sweeps.fused.memory import members_that_fit
 from dlrun.sweeps.fused.optimizers import merged
 
 MLP = (*SMOKE, "model=mlp", "model.hidden=[32]", "trainer.epochs=3", "trainer.checkpoint_every=7")
+ROOT = Path(__file__).resolve().parents[1]
 FUSED = ("hydra/launcher=fused",)
 
 
@@ -167,6 +168,46 @@ def test_merged_optimizers_share_the_members_groups_and_state():
     assert "momentum_buffer" in optimizers[1].state[models[1].weight]
     assert together[0].state.get(models[0].bias)["step"] == 1
     assert together[0].state.get(torch.zeros(1)) is None
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in (ROOT / "conf" / "optimizer").glob("*.yaml"))
+)
+def test_merged_optimizers_step_every_member_bit_for_bit_as_alone(name):
+    """The merged groups' foreach step is the members' own loop, to the last bit."""
+    import yaml
+
+    import dlrun.builtins  # noqa: F401  (the optimizer builders)
+    from dlrun.config.registry import OPTIMIZERS
+
+    options = yaml.safe_load((ROOT / "conf" / "optimizer" / f"{name}.yaml").read_text())
+    options = {key: value for key, value in options.items() if key != "defaults"}
+    options["weight_decay"] = 0.01  # a group with decay and one without (the biases)
+
+    def members(count: int = 3) -> list[torch.nn.Module]:
+        torch.manual_seed(0)
+        return [
+            torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Linear(5, 1)) for _ in range(count)
+        ]
+
+    alone, fused = members(), members()
+    optimizers = [OPTIMIZERS.build(options, model) for model in alone + fused]
+    together = merged(optimizers[3:])
+    batches = torch.randn(20, 8, 4, generator=torch.Generator().manual_seed(1))
+    for x in batches:
+        for model, optimizer in zip(alone, optimizers[:3], strict=True):
+            optimizer.zero_grad()
+            model(x).pow(2).mean().backward()
+            optimizer.step()
+        for model in fused:
+            model.zero_grad()
+            model(x).pow(2).mean().backward()
+        for optimizer in together:
+            optimizer.step()
+    assert all(group.get("foreach") for optimizer in together for group in optimizer.param_groups)
+    for mine, theirs in zip(alone, fused, strict=True):
+        for a, b in zip(mine.parameters(), theirs.parameters(), strict=True):
+            assert torch.equal(a, b)
 
 
 def test_the_batched_forward_takes_the_tutorials_layers_and_refuses_others():
