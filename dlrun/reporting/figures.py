@@ -26,14 +26,20 @@ FILES = {"metrics": (run_folder.METRICS_CSV, "epoch"), "steps": (run_folder.STEP
 # One per column of the figure; the colours tell the jobs (or configurations) apart.
 LINE_STYLES = ("-", "--", ":", "-.")
 
-
 COMPARISON = f"{__name__}:draw_comparison"
+# What draw_comparison imports: most of a second, spent by the helper before it is needed.
+HELPER_IMPORTS = (
+    __name__,
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "pandas",
+    "scipy.special",
+)
 
 
 def prepare_helper() -> None:
     """The drawing helper started, with what draw_comparison needs imported."""
-    drawing.prepare([__name__, "matplotlib.figure", "matplotlib.backends.backend_agg", "pandas",
-                     "scipy.special"])  # fmt: skip
+    drawing.prepare(list(HELPER_IMPORTS))
 
 
 def draw_comparison(

@@ -111,9 +111,7 @@ def _draw_figure(path, sweep_dir, jobs, keys, cfg, metrics) -> Callable[[], Any]
     """comparison.png handed to the drawing helper if one is up, else drawn here; what
     comes back says whether it was drawn and what it left out. Over seeds (`metrics`, the
     rows read), one band per configuration, in the order its first job comes."""
-    names = None
-    if metrics is not None:
-        names = list(dict.fromkeys(seeds.config_name(job.overrides, keys) for job in jobs))
+    names = _configurations(jobs, keys) if metrics is not None else None
     known = {}
     if metrics is not None and cfg.file == "metrics":
         known = {str(folder.absolute()): rows for folder, rows in metrics.items()}
@@ -148,11 +146,15 @@ def comparison_figure(sweep_dir: str | Path, report: Any = None) -> Figure | Non
     cfg = as_report_config(report)
     jobs = [load_job(path) for path in find_jobs(sweep_dir)]
     keys = differing_keys([job.overrides for job in jobs])
-    rows = [_row(job, keys) for job in jobs]
     names = None
     if seeds.has_seeds([job.overrides for job in jobs]):
-        names = [group.name for group in _compare_seeds(jobs, keys, rows, cfg).groups]
+        names = _configurations(jobs, keys)
     return sweep_figure(Path(sweep_dir), jobs, keys, cfg, [], names)
+
+
+def _configurations(jobs: list[SweepJob], keys: list[str]) -> list[str]:
+    """The configurations over seeds, in the order of their first job (as seeds groups them)."""
+    return list(dict.fromkeys(seeds.config_name(job.overrides, keys) for job in jobs))
 
 
 def _as_json(job: SweepJob) -> dict[str, Any]:
