@@ -45,6 +45,7 @@ from dlrun.outputs.run_folder import (
     SUMMARY_JSON,
 )
 from dlrun.reporting import seeds
+from dlrun.reporting.reference_check import print_references, reference_checks
 from dlrun.reporting.seed_report import SeedComparison, compare_folders, print_comparison
 from dlrun.reporting.table import RunTable, print_table, summary_cells
 
@@ -247,6 +248,8 @@ def print_report(console: Console, report: Report) -> None:
         console.print(f"{len(rows)} runs{sweeps}, {done} completed")
     if report.seeds is not None:
         print_comparison(console, report.seeds)
+    named = ((seeds.config_name(run.config, report.keys), run.summary) for run in report.runs)
+    print_references(console, *reference_checks(named))
 
 
 # --- plots -------------------------------------------------------------------------------

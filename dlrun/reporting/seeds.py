@@ -146,6 +146,17 @@ def mean_interval(values: Sequence[float]) -> tuple[float, float] | None:
     return mean - half, mean + half
 
 
+def prediction_interval(values: Sequence[float]) -> tuple[float, float] | None:
+    """Where one more run lands, with 95% probability: mean +- t(n - 1) s sqrt(1 + 1/n)
+    (the interval of the mean has sqrt(1/n) and narrows with every seed; one run does not).
+    None below two values."""
+    if len(values) < 2:
+        return None
+    mean, n = statistics.fmean(values), len(values)
+    half = t_quantile(n - 1) * statistics.stdev(values) * math.sqrt(1 + 1 / n)
+    return mean - half, mean + half
+
+
 def difference_interval(values: Sequence[float], baseline: Sequence[float]):
     """Welch's 95% interval of mean(values) - mean(baseline); None below two seeds each.
 

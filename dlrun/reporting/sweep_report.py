@@ -30,6 +30,7 @@ from dlrun.outputs import drawing, run_folder
 from dlrun.outputs.io import atomic_write_text
 from dlrun.reporting import seeds
 from dlrun.reporting.figures import COMPARISON, draw_comparison, sweep_figure
+from dlrun.reporting.reference_check import print_references, reference_checks
 from dlrun.reporting.seed_report import SeedComparison, compare_folders, print_comparison
 from dlrun.reporting.sweep_jobs import (
     SweepJob,
@@ -102,6 +103,8 @@ def report_sweep(
     if comparison is not None:
         print_comparison(console, comparison)
         console.print(f"Over seeds: {sweep_dir / seeds.STATS_CSV}, {sweep_dir / seeds.COMPARE_CSV}")
+    named = ((seeds.config_name(job.overrides, keys), job.summary) for job in jobs)
+    print_references(console, *reference_checks(named))
     if problem is not None:
         raise problem
     return SweepReport(rows, failed, csv_path, png_path, comparison)
