@@ -194,3 +194,18 @@ def test_a_seed_that_is_not_an_integer_is_refused(workdir):
     assert result.returncode == 1
     assert "seed" in result.stderr and "abc" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("effect", "needed"), [(1.0, 17), (0.8, 26), (0.5, 64), (0.2, 394)])
+def test_seeds_needed_match_the_power_tables_of_the_t_test(effect, needed):
+    """Cohen's tables: two-sided t-test at 5%, 80% power, equal spreads and seeds a side."""
+    half = 1 / math.sqrt(2)  # two values a side with a standard deviation of 1
+    values, baseline = [effect - half, effect + half], [-half, half]
+    assert seeds.seeds_needed(values, baseline) == needed
+
+
+def test_no_seeds_needed_for_a_difference_of_about_zero_or_too_few_seeds():
+    assert seeds.seeds_needed([0.5, 0.7], [0.5, 0.7]) is None  # no difference at all
+    assert seeds.seeds_needed([0.6000001, 0.4], [0.6, 0.4]) is None  # beyond MOST_SEEDS
+    assert seeds.seeds_needed([0.6], [0.5, 0.7]) is None
+    assert seeds.seeds_needed([0.6, 0.6], [0.5, 0.5]) == 2  # no spread: any two resolve it

@@ -157,6 +157,48 @@ def prediction_interval(values: Sequence[float]) -> tuple[float, float] | None:
     return mean - half, mean + half
 
 
+# Seeds needed: the smallest count per side that resolves the observed difference with this
+# probability (a two-sided Welch test at 5%), searched up to MOST_SEEDS.
+POWER = 0.8
+MOST_SEEDS = 10_000
+
+
+def seeds_needed(values: Sequence[float], baseline: Sequence[float]) -> int | None:
+    """Seeds per side for a two-sided Welch t-test at 5% to find a difference of the size
+    observed with 80% power, the spreads taken as observed; None below two seeds a side,
+    or where the difference is about zero (more than MOST_SEEDS would be needed).
+
+    With n seeds a side, v = s1^2 + s2^2: the test statistic is noncentral t with
+    df = (n - 1) v^2 / (s1^4 + s2^4) and noncentrality |d| sqrt(n / v); its power is
+    P(|T| > t(df)), from scipy.special's noncentral t distribution. An effect measured on
+    the same seeds is optimistic, so this is a lower bound in practice."""
+    from scipy.special import nctdtr
+
+    if len(values) < 2 or len(baseline) < 2:
+        return None
+    difference = abs(statistics.fmean(values) - statistics.fmean(baseline))
+    spread1, spread2 = statistics.variance(values), statistics.variance(baseline)
+    total = spread1 + spread2
+    if total == 0:
+        return None if difference == 0 else 2
+
+    def resolves(n: int) -> bool:
+        df = (n - 1) * total**2 / (spread1**2 + spread2**2)
+        shift, critical = difference * math.sqrt(n / total), t_quantile(df)
+        return 1 - nctdtr(df, shift, critical) + nctdtr(df, shift, -critical) >= POWER
+
+    # The power grows with n: double until it is enough, then halve the gap.
+    low, high = 1, 2
+    while not resolves(high):
+        if high >= MOST_SEEDS:
+            return None
+        low, high = high, min(2 * high, MOST_SEEDS)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if resolves(middle) else (middle, high)
+    return high
+
+
 def difference_interval(values: Sequence[float], baseline: Sequence[float]):
     """Welch's 95% interval of mean(values) - mean(baseline); None below two seeds each.
 
