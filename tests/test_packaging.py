@@ -42,6 +42,7 @@ def test_wheel_installed_elsewhere_finds_its_configs(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "dlrun/conf/config.yaml" in names
     assert "dlrun/conf/model/lenet.yaml" in names
+    assert "dlrun/reporting/templates/report.html" in names  # report.html's template
     assert "hydra_plugins/dlrun_fused_launcher/fused_launcher.py" in names
 
     site = tmp_path / "site"

@@ -1,6 +1,6 @@
 """The `dlrun-report` command: one table of every run under a folder (reporting/folders.py).
 
-dlrun-report outputs/ [--csv FILE] [--plots]
+dlrun-report outputs/ [--csv FILE] [--html [FILE]] [--plots]
 """
 
 from __future__ import annotations
@@ -47,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
         "e.g. optimizer.name=sgd (default: the first)",
     )
     parser.add_argument(
+        "--html",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="write a self-contained page of the runs and the comparison, which opens "
+        "offline in any browser (default FOLDER/report.html)",
+    )
+    parser.add_argument(
         "--plots",
         action="store_true",
         help=f"redraw each run's {CURVES_PNG} from {METRICS_CSV} and each sweep's "
@@ -67,6 +75,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         csv_path = Path(args.csv).expanduser() if args.csv else report.folder / REPORT_CSV
         write_csv(report, csv_path)
         seed_files = report.seeds.write(csv_path.parent, csv_path.stem) if report.seeds else ()
+        page = None
+        if args.html is not None:  # a file it cannot write is a DlrunError (outputs/io.py)
+            from dlrun.reporting.page import write_page
+
+            page = write_page(report, args.html or None)
     except DlrunError as err:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"[bold red]Error:[/] {escape(str(err))}"
@@ -78,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         console.print(f"Redrew {plots.curves} {CURVES_PNG} and {plots.sweeps} sweep reports")
         for note in plots.notes:
             console.print(f"[yellow]{escape(note)}[/]")
+    if page is not None:
+        console.print(f"Page: {escape(str(page))}", soft_wrap=True)
     console.print(f"Report: {escape(str(csv_path))}", soft_wrap=True)
     if seed_files:
         console.print(

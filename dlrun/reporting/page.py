@@ -1,0 +1,156 @@
+"""report.html: a folder's runs (a sweep, or any folder of runs and sweeps) on one page.
+
+The page is one file that opens anywhere, offline, from a copied folder or an attachment:
+its style and its script are inside it, and it asks nothing of the network. It shows
+
+- where the runs came from: the commands, dates, devices, dlrun versions and git commits
+  (every distinct value, where a folder mixes them), and the tutorial a preset cites;
+- over seeds, each configuration's mean and 95% interval of the final and best monitored
+  metric; against the baseline the difference, Welch's interval, the seed pairs won and
+  the sentence the terminal prints; and where a difference is not resolved, the seeds per
+  side that would resolve one of the size observed (seeds.seeds_needed);
+- the references judged as the terminal judges them (reporting/reference_check.py);
+- every run in a table that sorts by any column.
+
+The runs are read as `dlrun-report` reads them (reporting/folders.py). Text taken from runs
+(config values, errors, notes) reaches the page through the template's autoescaping
+(Jinja2), never into its markup as such.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+from dlrun.outputs.io import atomic_write_text
+from dlrun.outputs.run_folder import MULTIRUN_YAML, SUMMARY_JSON, read_overrides
+from dlrun.reporting import seeds
+from dlrun.reporting.folders import Report, table
+from dlrun.reporting.reference_check import reference_checks
+from dlrun.reporting.table import format_value
+
+PAGE = "report.html"
+TEMPLATE = "report.html"
+# A folder of many single runs lists this many commands, then how many more.
+MOST_COMMANDS = 8
+
+
+def write_page(report: Report, path: str | Path | None = None) -> Path:
+    """report.html of `report` at `path` (default: in the reported folder)."""
+    target = Path(path).expanduser() if path else report.folder / PAGE
+    atomic_write_text(target, page_html(report))
+    return target
+
+
+def page_html(report: Report) -> str:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    environment = Environment(
+        loader=PackageLoader("dlrun.reporting", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
+    sources, checks = reference_checks(
+        (seeds.config_name(run.config, report.keys), run.summary) for run in report.runs
+    )
+    return environment.get_template(TEMPLATE).render(
+        title=str(report.folder),
+        header=_header(report),
+        sources=sources,
+        references=[check.sentence() for check in checks],
+        comparison=_comparison(report),
+        runs=_runs(report),
+    )
+
+
+def _header(report: Report) -> list[tuple[str, list[str]]]:
+    """(what, its distinct values) for the page's head."""
+    summaries = [run.summary or {} for run in report.runs]
+    dates = [
+        time.strftime("%Y-%m-%d", time.localtime((run.path / SUMMARY_JSON).stat().st_mtime))
+        for run in report.runs
+        if (run.path / SUMMARY_JSON).is_file()
+    ]
+    found = {
+        "command": _commands(report),
+        "date": dates,
+        "device": [str(s["device"]) for s in summaries if s.get("device")],
+        "dlrun": [str((s.get("versions") or {}).get("dlrun") or "") for s in summaries],
+        "git commit": [str((s.get("git") or {}).get("commit") or "") for s in summaries],
+    }
+    return [
+        (what, sorted(set(filter(None, values)))) for what, values in found.items() if any(values)
+    ]
+
+
+def _commands(report: Report) -> list[str]:
+    """Each sweep's `dlrun -m ...`; for runs outside sweeps, each run's `dlrun ...`."""
+    import yaml
+
+    commands = []
+    for sweep in report.sweeps:
+        data = yaml.safe_load((sweep / MULTIRUN_YAML).read_text(encoding="utf-8")) or {}
+        overrides = (data.get("hydra") or {}).get("overrides") or {}
+        hydra = [word for word in overrides.get("hydra") or [] if word != "hydra.mode=MULTIRUN"]
+        words = [*(overrides.get("task") or []), *hydra]  # -m says MULTIRUN already
+        commands.append(" ".join(["dlrun", "-m", *map(shlex.quote, words)]))
+    alone = [run for run in report.runs if not any(s in run.path.parents for s in report.sweeps)]
+    lines = (" ".join(["dlrun", *map(shlex.quote, read_overrides(run.path))]) for run in alone)
+    distinct = list(dict.fromkeys(lines))
+    if len(distinct) > MOST_COMMANDS:
+        distinct = [*distinct[:MOST_COMMANDS], f"and {len(distinct) - MOST_COMMANDS} more"]
+    return commands + distinct
+
+
+def _comparison(report: Report) -> dict[str, Any] | None:
+    """Per configuration its final and best monitored metric over seeds, and against the
+    baseline the difference; None when the runs do not differ in seed."""
+    comparison = report.seeds
+    if comparison is None or comparison.monitor is None:
+        return None
+    final, best = f"final_{comparison.monitor}", f"best_{comparison.monitor}"
+    stats = {(row["config"], row["metric"]): row for row in comparison.stats}
+    versus = {row["config"]: row for row in comparison.compare if row["metric"] == final}
+    rows = []
+    for group in comparison.groups:
+        row = {"config": group.name, "baseline": group is comparison.baseline}
+        for metric in (final, best):
+            found = stats.get((group.name, metric), {})
+            row[metric] = (found.get("n_seeds"), _value(found.get("mean")), _interval(found))
+        against = versus.get(group.name)
+        if against is not None:
+            row["difference"] = _value(against.get("difference"))
+            row["difference_interval"] = _interval(against)
+            row["pairs"] = f"{against.get('better_pairs')}/{against.get('pairs')}"
+            row["sentence"] = seeds.sentence(against)
+            row["seeds_needed"] = _seeds_needed(group, comparison.baseline, final, against)
+        rows.append(row)
+    return {"final": final, "best": best, "rows": rows}
+
+
+def _seeds_needed(group, baseline, metric: str, row: dict[str, Any]) -> str:
+    """For a difference not resolved: the seeds per side that would resolve its size."""
+    if row.get("ci_low") is None or not row["ci_low"] <= 0 <= row["ci_high"]:
+        return ""
+    needed = seeds.seeds_needed(group.values(metric), baseline.values(metric))
+    if needed is None:
+        return "none would: the difference is about zero"
+    return f"{needed} a side"
+
+
+def _runs(report: Report) -> dict[str, Any]:
+    """The table of runs: its columns and each row's cells as text."""
+    columns = table(report).columns()
+    rows = [[format_value(row.get(column)) for column in columns] for row in report.rows]
+    return {"columns": columns, "rows": rows}
+
+
+def _value(value: Any) -> str:
+    return format_value(value, digits=4)
+
+
+def _interval(row: dict[str, Any]) -> str:
+    if row.get("ci_low") is None:
+        return ""
+    return f"{format_value(row['ci_low'])} to {format_value(row['ci_high'])}"
