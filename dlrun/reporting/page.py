@@ -25,9 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from dlrun.outputs.io import atomic_write_text
-from dlrun.outputs.run_folder import MULTIRUN_YAML, SUMMARY_JSON, read_overrides
+from dlrun.outputs.run_folder import (
+    MULTIRUN_YAML,
+    STEPS_CSV,
+    SUMMARY_JSON,
+    read_overrides,
+    read_rows,
+)
 from dlrun.reporting import seeds
 from dlrun.reporting.folders import Report, table
+from dlrun.reporting.page_charts import comparison_charts, run_charts
 from dlrun.reporting.reference_check import reference_checks
 from dlrun.reporting.table import format_value
 
@@ -54,14 +61,51 @@ def page_html(report: Report) -> str:
     sources, checks = reference_checks(
         (seeds.config_name(run.config, report.keys), run.summary) for run in report.runs
     )
+    from plotly.offline import get_plotlyjs
+
+    metrics = {run.path: read_rows(run.path) for run in report.runs}
     return environment.get_template(TEMPLATE).render(
         title=str(report.folder),
         header=_header(report),
         sources=sources,
         references=[check.sentence() for check in checks],
         comparison=_comparison(report),
-        runs=_runs(report),
+        charts=_charts(report, metrics),
+        runs=_runs(report, metrics),
+        plotly_js=get_plotlyjs(),
     )
+
+
+def _charts(report: Report, metrics: dict[Path, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per epoch (and per logged step) one line per configuration, in its band."""
+    from dlrun.tasks import direction
+
+    completed = [run for run in report.runs if run.status == "completed" and metrics[run.path]]
+    by_epoch: dict[str, list[list[dict[str, Any]]]] = {}
+    by_step: dict[str, list[list[dict[str, Any]]]] = {}
+    for run in completed:
+        name = seeds.config_name(run.config, report.keys)
+        by_epoch.setdefault(name, []).append(metrics[run.path])
+        steps = read_rows(run.path, STEPS_CSV)
+        if steps:
+            by_step.setdefault(name, []).append(steps)
+    columns = list(dict.fromkeys(c for rows in metrics.values() if rows for c in rows[0]))
+    ranked = [column for column in columns if direction(column) is not None]
+    charts = comparison_charts(by_epoch, ranked, "epoch", _common_references(completed))
+    return charts + comparison_charts(by_step, ["train_loss"], "step", {})
+
+
+def _common_references(runs) -> dict[str, Any]:
+    """The tutorial's figures every run shares (a preset's cases may differ per run)."""
+    found: dict[str, list[Any]] = {}
+    for run in runs:
+        for row in ((run.summary or {}).get("reference") or {}).get("figures") or []:
+            found.setdefault(row["figure"], []).append(row["reference"])
+    return {
+        figure: values[0]
+        for figure, values in found.items()
+        if len(values) == len(runs) and all(v == values[0] for v in values)
+    }
 
 
 def _header(report: Report) -> list[tuple[str, list[str]]]:
@@ -139,10 +183,22 @@ def _seeds_needed(group, baseline, metric: str, row: dict[str, Any]) -> str:
     return f"{needed} a side"
 
 
-def _runs(report: Report) -> dict[str, Any]:
-    """The table of runs: its columns and each row's cells as text."""
+def _runs(report: Report, metrics: dict[Path, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The table of runs: its columns, each row's cells as text, and what opening a row
+    shows: the run's charts, warnings, fit verdict and resume history."""
     columns = table(report).columns()
-    rows = [[format_value(row.get(column)) for column in columns] for row in report.rows]
+    rows = []
+    for run, row in zip(report.runs, report.rows, strict=True):
+        summary = run.summary or {}
+        rows.append(
+            {
+                "cells": [format_value(row.get(column)) for column in columns],
+                "charts": run_charts(run.path, metrics[run.path]),
+                "warnings": [str(w) for w in summary.get("warnings") or []],
+                "fit": summary.get("fit"),
+                "resumed": summary.get("resumed_from") or [],
+            }
+        )
     return {"columns": columns, "rows": rows}
 
 

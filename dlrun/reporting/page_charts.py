@@ -1,0 +1,219 @@
+"""The charts of report.html, as Plotly figures (JSON: traces and layout) the page draws.
+
+Per metric, one line per configuration: the mean over its seeds at each epoch (or logged
+step), in its 95% band, with n in the hover; clicking a configuration in the legend hides
+its line and band together. The tutorial's reference figures go on the same axes: a
+per-epoch list as its own line, a final figure as a marker at the last epoch, a range as
+two. Each run also gets its own curves and its layer gradient norms, drawn when its row
+is opened. A series is cut to at most MOST_POINTS points, so that the page stays small.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dlrun.outputs.run_folder import DIAGNOSTICS_CSV, STEPS_CSV, read_rows
+from dlrun.reporting.reference_check import PER_EPOCH, RANGE
+from dlrun.reporting.seeds import mean_interval
+
+MOST_POINTS = 2000
+COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+# The axis buttons every chart has: the y axis linear or logarithmic.
+AXIS_BUTTONS = [
+    {
+        "type": "buttons",
+        "direction": "right",
+        "x": 0,
+        "y": 1.18,
+        "xanchor": "left",
+        "buttons": [
+            {"label": "linear", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
+            {"label": "log", "method": "relayout", "args": [{"yaxis.type": "log"}]},
+        ],
+    }
+]
+
+
+def comparison_charts(
+    groups: Mapping[str, Sequence[list[dict[str, Any]]]],
+    columns: Sequence[str],
+    x_name: str,
+    references: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """One chart per column: `groups` holds each configuration's runs' rows (metrics.csv or
+    steps.csv), `references` the tutorial's figures by metrics.csv column."""
+    charts = []
+    for column in columns:
+        traces = []
+        for number, (name, runs) in enumerate(groups.items()):
+            colour = COLOURS[number % len(COLOURS)]
+            traces += _band(name, colour, _series(runs, x_name, column))
+        if not traces:
+            continue
+        last = max(
+            (row[x_name] for runs in groups.values() for rows in runs for row in rows), default=1
+        )
+        if x_name == "epoch":
+            traces += _reference(column, references, last)
+        title = f"{column} per {x_name}"
+        charts.append({"title": title, "data": traces, "layout": _layout(title, x_name, column)})
+    return charts
+
+
+def run_charts(path: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run's own curves (each metric, train and test) and its layer gradient norms."""
+    charts = []
+    names = list(dict.fromkeys(c.split("_", 1)[1] for c in (rows[0] if rows else {}) if "_" in c))
+    for metric in names:
+        traces = [
+            _line(
+                f"{split}", [r["epoch"] for r in rows], [r.get(f"{split}_{metric}") for r in rows]
+            )
+            for split in ("train", "test")
+            if rows and f"{split}_{metric}" in rows[0]
+        ]
+        if traces:
+            charts.append(
+                {"title": metric, "data": traces, "layout": _layout(metric, "epoch", metric)}
+            )
+    steps = read_rows(path, STEPS_CSV)
+    if steps and "train_loss" in steps[0]:
+        x, y = _thin([r["step"] for r in steps]), _thin([r["train_loss"] for r in steps])
+        title = "train_loss per step"
+        charts.append(
+            {
+                "title": title,
+                "data": [_line("train", x, y)],
+                "layout": _layout(title, "step", "train_loss"),
+            }
+        )
+    norms = read_rows(path, DIAGNOSTICS_CSV)
+    if norms and "grad_norm" in norms[0]:
+        layers = list(dict.fromkeys(str(r["layer"]) for r in norms))
+        traces = [
+            _line(
+                layer,
+                _thin([r["step"] for r in norms if str(r["layer"]) == layer]),
+                _thin([r["grad_norm"] for r in norms if str(r["layer"]) == layer]),
+            )
+            for layer in layers
+        ]
+        layout = _layout("gradient norm per layer", "step", "gradient norm")
+        layout["yaxis"]["type"] = "log"
+        charts.append({"title": "gradient norm per layer", "data": traces, "layout": layout})
+    return charts
+
+
+def _series(runs: Sequence[list[dict[str, Any]]], x_name: str, column: str):
+    """(x, mean, low, high, n) at each x where any run has a finite value of `column`."""
+    values: dict[float, list[float]] = {}
+    for rows in runs:
+        for row in rows:
+            value = row.get(column)
+            if isinstance(value, int | float) and math.isfinite(value) and x_name in row:
+                values.setdefault(row[x_name], []).append(float(value))
+    points = []
+    for x in sorted(values):
+        found = values[x]
+        interval = mean_interval(found) or (statistics.fmean(found),) * 2
+        points.append((x, statistics.fmean(found), *interval, len(found)))
+    step = max(1, math.ceil(len(points) / MOST_POINTS))
+    return points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
+
+
+def _band(name: str, colour: str, points: list[tuple]) -> list[dict[str, Any]]:
+    """The mean's line and its band (two edges, the lower filled up to the upper)."""
+    if not points:
+        return []
+    x, mean, low, high, n = (list(column) for column in zip(*points, strict=True))
+    edge = {
+        "x": x,
+        "mode": "lines",
+        "line": {"width": 0},
+        "legendgroup": name,
+        "showlegend": False,
+        "hoverinfo": "skip",
+    }
+    return [
+        {**edge, "y": high, "name": f"{name} upper"},
+        {**edge, "y": low, "name": f"{name} lower", "fill": "tonexty", "fillcolor": _faded(colour)},
+        {
+            "x": x,
+            "y": mean,
+            "name": name,
+            "legendgroup": name,
+            "mode": "lines+markers",
+            "marker": {"size": 4},
+            "line": {"color": colour},
+            "customdata": n,
+            "hovertemplate": "%{y:.4g} (mean of %{customdata})<extra>" + name + "</extra>",
+        },
+    ]
+
+
+def _reference(column: str, references: Mapping[str, Any], last: float) -> list[dict]:
+    """The tutorial's figures for `column`, on the same axes."""
+    style = {
+        "name": "tutorial",
+        "legendgroup": "tutorial",
+        "line": {"color": "black", "dash": "dot"},
+        "marker": {"symbol": "star", "size": 10, "color": "black"},
+    }
+    per_epoch = references.get(column + PER_EPOCH)
+    if isinstance(per_epoch, list) and all(isinstance(v, int | float) for v in per_epoch):
+        return [
+            {
+                **style,
+                "x": list(range(1, len(per_epoch) + 1)),
+                "y": per_epoch,
+                "mode": "lines+markers",
+            }
+        ]
+    value = references.get(column)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [{**style, "x": [last], "y": [value], "mode": "markers"}]
+    match = RANGE.match(value) if isinstance(value, str) else None
+    if match:
+        low, high = float(match[1]), float(match[2])
+        return [{**style, "x": [last, last], "y": [low, high], "mode": "lines+markers"}]
+    return []
+
+
+def _line(name: str, x: list, y: list) -> dict[str, Any]:
+    return {"x": x, "y": y, "name": name, "mode": "lines+markers", "marker": {"size": 4}}
+
+
+def _layout(title: str, x_name: str, y_name: str) -> dict[str, Any]:
+    return {
+        "title": {"text": title},
+        "xaxis": {"title": {"text": x_name}},
+        "yaxis": {"title": {"text": y_name}, "type": "linear"},
+        "updatemenus": AXIS_BUTTONS,
+        "legend": {"orientation": "h", "y": -0.25},
+        "margin": {"t": 70, "r": 20},
+        "height": 440,
+    }
+
+
+def _thin(values: list) -> list:
+    step = max(1, math.ceil(len(values) / MOST_POINTS))
+    return values[::step]
+
+
+def _faded(colour: str) -> str:
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},0.2)"
