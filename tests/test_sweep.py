@@ -308,6 +308,8 @@ def test_multirun_writes_the_sweep_report(workdir):
     assert "dataset" not in rows[0] and float(rows[1]["final_test_acc"]) > 0
     assert (sweep_dir / "comparison.png").read_bytes().startswith(PNG_MAGIC)
     assert "sweep_summary.csv" in result.stdout
+    page = (sweep_dir / "report.html").read_text()  # the page, read as dlrun-report reads
+    assert page.count('<tr class="run"') == 2 and "dlrun -m optimizer=sgd,adam" in page
 
 
 @pytest.mark.parametrize("launcher", ["basic", "fused"])

@@ -179,7 +179,7 @@ def wait() -> None:
         _errors.clear()
         raise DlrunError(
             f"Could not draw {'; '.join(errors)}. The run's CSV files are whole: redraw its "
-            f"figures with `dlrun-report FOLDER --plots`."
+            f"figures with `dlrun-report FOLDER --plots` (a sweep's report.html: --html)."
         )
 
 

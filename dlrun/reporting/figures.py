@@ -27,13 +27,18 @@ FILES = {"metrics": (run_folder.METRICS_CSV, "epoch"), "steps": (run_folder.STEP
 LINE_STYLES = ("-", "--", ":", "-.")
 
 COMPARISON = f"{__name__}:draw_comparison"
-# What draw_comparison imports: most of a second, spent by the helper before it is needed.
+# What draw_comparison and the page import: seconds, spent by the helper before they are
+# needed.
 HELPER_IMPORTS = (
     __name__,
     "matplotlib.figure",
     "matplotlib.backends.backend_agg",
     "pandas",
     "scipy.special",
+    "dlrun.reporting.page",  # report.html, written by the helper at the sweep's end
+    "dlrun.tasks",  # which way each metric is better (it imports torch)
+    "jinja2",
+    "plotly.offline",
 )
 
 
@@ -229,7 +234,7 @@ def draw_bands(ax, groups: Sequence[tuple[str, list[Any]]], columns, x_name, col
             series = [f.set_index(x_name)[column] for f in frames if column in f.columns]
             if not series:
                 continue
-            mean, low, high = _mean_band(series)
+            mean, low, high, _ = mean_band(series)
             (line,) = ax.plot(
                 mean.index,
                 mean.to_numpy(),
@@ -246,8 +251,10 @@ def draw_bands(ax, groups: Sequence[tuple[str, list[Any]]], columns, x_name, col
     return handles
 
 
-def _mean_band(series: list[Any]):
-    """The mean at each x and its 95% t interval (at an x with one seed, no width)."""
+def mean_band(series: list[Any]):
+    """The mean at each x of the runs' series (pandas, indexed by x), its 95% t interval
+    (at an x with one seed, no width) and the seeds there: comparison.png's bands and
+    report.html's alike."""
     import numpy as np
     import pandas as pd
     from scipy.special import stdtrit
@@ -259,4 +266,4 @@ def _mean_band(series: list[Any]):
     with np.errstate(divide="ignore", invalid="ignore"):
         half = stdtrit(count - 1, 0.5 + seeds.CONFIDENCE / 2) * spread / np.sqrt(count)
     half = np.where(count > 1, half, 0.0)
-    return mean, mean.to_numpy() - half, mean.to_numpy() + half
+    return mean, mean.to_numpy() - half, mean.to_numpy() + half, count

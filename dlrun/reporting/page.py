@@ -33,12 +33,13 @@ from dlrun.outputs.run_folder import (
     read_rows,
 )
 from dlrun.reporting import seeds
-from dlrun.reporting.folders import Report, table
+from dlrun.reporting.folders import Report, build_report, table
 from dlrun.reporting.page_charts import comparison_charts, run_charts
 from dlrun.reporting.reference_check import reference_checks
 from dlrun.reporting.table import format_value
 
 PAGE = "report.html"
+DRAW_PAGE = f"{__name__}:draw_page"
 TEMPLATE = "report.html"
 # A folder of many single runs lists this many commands, then how many more.
 MOST_COMMANDS = 8
@@ -49,6 +50,19 @@ def write_page(report: Report, path: str | Path | None = None) -> Path:
     target = Path(path).expanduser() if path else report.folder / PAGE
     atomic_write_text(target, page_html(report))
     return target
+
+
+def draw_page(path: Path, folder: str, baseline: str) -> None:
+    """report.html of a sweep at its end, as the drawing helper calls it (outputs/drawing.py):
+    the folder read as dlrun-report reads it; a baseline that names no configuration (the
+    sweep's report says so) gives way to the first."""
+    from dlrun.errors import DlrunError
+
+    try:
+        report = build_report(folder, baseline or None)
+    except DlrunError:
+        report = build_report(folder)
+    write_page(report, path)
 
 
 def page_html(report: Report) -> str:

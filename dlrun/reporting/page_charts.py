@@ -11,13 +11,12 @@ is opened. A series is cut to at most MOST_POINTS points, so that the page stays
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dlrun.outputs.run_folder import DIAGNOSTICS_CSV, STEPS_CSV, read_rows
+from dlrun.reporting.figures import mean_band
 from dlrun.reporting.reference_check import PER_EPOCH, RANGE
-from dlrun.reporting.seeds import mean_interval
 
 MOST_POINTS = 2000
 COLOURS = (
@@ -119,18 +118,19 @@ def run_charts(path: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _series(runs: Sequence[list[dict[str, Any]]], x_name: str, column: str):
-    """(x, mean, low, high, n) at each x where any run has a finite value of `column`."""
-    values: dict[float, list[float]] = {}
+    """(x, mean, low, high, n) at each x where any run has a value of `column`."""
+    import pandas as pd
+
+    series = []
     for rows in runs:
-        for row in rows:
-            value = row.get(column)
-            if isinstance(value, int | float) and math.isfinite(value) and x_name in row:
-                values.setdefault(row[x_name], []).append(float(value))
-    points = []
-    for x in sorted(values):
-        found = values[x]
-        interval = mean_interval(found) or (statistics.fmean(found),) * 2
-        points.append((x, statistics.fmean(found), *interval, len(found)))
+        found = {row[x_name]: row[column] for row in rows if x_name in row and column in row}
+        values = pd.to_numeric(pd.Series(found, dtype=object), errors="coerce")
+        series.append(values[values.map(lambda v: math.isfinite(v))].astype(float))
+    series = [s for s in series if len(s)]
+    if not series:
+        return []
+    mean, low, high, count = mean_band(series)
+    points = list(zip(mean.index, mean.to_numpy(), low, high, count, strict=True))
     step = max(1, math.ceil(len(points) / MOST_POINTS))
     return points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
 
@@ -139,7 +139,7 @@ def _band(name: str, colour: str, points: list[tuple]) -> list[dict[str, Any]]:
     """The mean's line and its band (two edges, the lower filled up to the upper)."""
     if not points:
         return []
-    x, mean, low, high, n = (list(column) for column in zip(*points, strict=True))
+    x, mean, low, high, n = ([_plain(v) for v in column] for column in zip(*points, strict=True))
     edge = {
         "x": x,
         "mode": "lines",
@@ -207,6 +207,11 @@ def _layout(title: str, x_name: str, y_name: str) -> dict[str, Any]:
         "margin": {"t": 70, "r": 20},
         "height": 440,
     }
+
+
+def _plain(value: Any) -> Any:
+    """A number as JSON takes it (numpy's own types are not)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _thin(values: list) -> list:

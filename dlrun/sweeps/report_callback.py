@@ -19,6 +19,8 @@ from hydra.experimental.callback import Callback
 
 from dlrun.config.options.report import as_report_config
 from dlrun.errors import DlrunError
+from dlrun.outputs import drawing
+from dlrun.reporting.page import DRAW_PAGE, PAGE
 from dlrun.reporting.sweep_report import report_sweep
 
 
@@ -66,10 +68,16 @@ class SweepReportCallback(Callback):
 
         live.stop_active()
         outcome = SweepOutcome(Path(str(config.hydra.sweep.dir)))
+        report = as_report_config(_report_node(config))
         try:
-            outcome.failed = report_sweep(outcome.sweep_dir, _report_node(config)).failed
+            outcome.failed = report_sweep(outcome.sweep_dir, report).failed
         except DlrunError as err:  # raised by the command once Hydra is done
             outcome.error = err
+        # report.html: on disk once the command ends (it waits for every drawing).
+        page = outcome.sweep_dir / PAGE
+        drawing.draw(
+            DRAW_PAGE, page, folder=str(outcome.sweep_dir.absolute()), baseline=report.baseline
+        )
         raise SweepEnded(outcome)
 
 
