@@ -73,9 +73,7 @@ class Run:
         return _inline(curves_figure(rows, self.path.name, regression))
 
     def _repr_html_(self) -> str:
-        final = self.summary.get("final") or {}
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k.startswith("test_"))
-        return f"<b>dlrun run</b> {self.path} ({self.status}) {shown}"
+        return _report_frame(self.path)
 
 
 @dataclass
@@ -114,6 +112,9 @@ class Sweep:
 
         figure = comparison_figure(self.path, sweep_report_config(self.path))
         return None if figure is None else _inline(figure)
+
+    def _repr_html_(self) -> str:
+        return _report_frame(self.path)
 
 
 def train(overrides: Sequence[str] = (), output_dir: str | Path | None = None) -> Run:
@@ -170,6 +171,18 @@ def load(path: str | Path) -> Run | Sweep:
         f"{path} is neither a run folder ({SUMMARY_JSON}, {HYDRA}/) nor a sweep folder "
         f"({MULTIRUN_YAML}): give one of the folders dlrun leaves in outputs/."
     )
+
+
+def _report_frame(path: Path) -> str:
+    """The folder's report.html, inline in a notebook: in a frame of its own, so that its
+    script and style stay inside it."""
+    import html
+
+    from dlrun.reporting.folders import build_report
+    from dlrun.reporting.page import page_html
+
+    page = html.escape(page_html(build_report(path)), quote=True)
+    return f'<iframe srcdoc="{page}" style="width: 100%; height: 720px; border: 0"></iframe>'
 
 
 def _frame(path: Path) -> pd.DataFrame:

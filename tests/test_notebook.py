@@ -25,4 +25,10 @@ def test_the_quickstart_notebook_runs_in_a_kernel(tmp_path, monkeypatch):
     images = [out for out in outputs if "image/png" in out.get("data", {})]
     assert len(images) == 2  # the run's curves and the sweep's comparison
     assert any("final_test_acc" in out.get("data", {}).get("text/html", "") for out in outputs)
+    pages = [
+        out["data"]["text/html"]
+        for out in outputs
+        if "<iframe" in out.get("data", {}).get("text/html", "")
+    ]
+    assert len(pages) == 1 and "Comparison over seeds" in pages[0]  # report.html, inline
     assert len(list((tmp_path / "outputs").glob("*/*"))) >= 1
