@@ -63,6 +63,11 @@ def test_the_page_draws_offline_and_its_legend_hides_a_configuration(tmp_path, b
     wait = pytest.importorskip("selenium.webdriver.support.ui").WebDriverWait
     wait(browser, 5).until(lambda _: browser.execute_script(hidden) == ["legendonly"] * 3)
 
+    browser.find_elements("css selector", "#curves .chart .updatemenu-button")[1].click()
+    wait(browser, 5).until(
+        lambda _: browser.execute_script(f"return {first}.layout.yaxis.type") == "log"
+    )
+
     browser.find_element("css selector", "table.runs tr.run").click()
     assert browser.execute_script("return document.querySelectorAll('.run-charts .chart').length")
 

@@ -31,20 +31,33 @@ COLOURS = (
     "#bcbd22",
     "#17becf",
 )
-# The axis buttons every chart has: the y axis linear or logarithmic.
-AXIS_BUTTONS = [
-    {
-        "type": "buttons",
-        "direction": "right",
-        "x": 0,
-        "y": 1.18,
-        "xanchor": "left",
-        "buttons": [
-            {"label": "linear", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
-            {"label": "log", "method": "relayout", "args": [{"yaxis.type": "log"}]},
-        ],
-    }
-]
+
+
+def axis_buttons(traces: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """The buttons every chart has: its y axis linear or logarithmic. A band that reaches
+    zero or below has no place on a log axis, so there its edges are hidden (the mean's
+    line stays)."""
+    crossing = {t["legendgroup"] for t in traces if t.get("fill") and min(t["y"]) <= 0}
+    on_log = [
+        not (t.get("legendgroup") in crossing and t.get("hoverinfo") == "skip") for t in traces
+    ]
+    linear, log = [{"yaxis.type": "linear"}], [{"yaxis.type": "log"}]
+    if traces:
+        linear, log = [{"visible": [True] * len(traces)}, *linear], [{"visible": on_log}, *log]
+    method = "update" if traces else "relayout"
+    return [
+        {
+            "type": "buttons",
+            "direction": "right",
+            "x": 0,
+            "y": 1.18,
+            "xanchor": "left",
+            "buttons": [
+                {"label": "linear", "method": method, "args": linear},
+                {"label": "log", "method": method, "args": log},
+            ],
+        }
+    ]
 
 
 def comparison_charts(
@@ -69,7 +82,9 @@ def comparison_charts(
         if x_name == "epoch":
             traces += _reference(column, references, last)
         title = f"{column} per {x_name}"
-        charts.append({"title": title, "data": traces, "layout": _layout(title, x_name, column)})
+        layout = _layout(title, x_name, column)
+        layout["updatemenus"] = axis_buttons(traces)
+        charts.append({"title": title, "data": traces, "layout": layout})
     return charts
 
 
@@ -202,7 +217,7 @@ def _layout(title: str, x_name: str, y_name: str) -> dict[str, Any]:
         "title": {"text": title},
         "xaxis": {"title": {"text": x_name}},
         "yaxis": {"title": {"text": y_name}, "type": "linear"},
-        "updatemenus": AXIS_BUTTONS,
+        "updatemenus": axis_buttons(),
         "legend": {"orientation": "h", "y": -0.25},
         "margin": {"t": 70, "r": 20},
         "height": 440,
