@@ -15,7 +15,9 @@ Printed per sweep and launcher:
   fixed per job   (whole command - training - import torch) / jobs: what composing, job
                   folders, setup, files, figures and the report add to each job
   end of sweep    from the last job's summary.json to the command's end: its figures, the
-                  sweep report, the process's exit
+                  sweep report, report.html, the process's exit
+  report.html     how much later than the rest of the sweep report (its CSV files and
+                  comparison.png) the page is on disk: what writing it adds; and its size
 
 then the peak memory, and the largest difference between a fused member's metrics.csv and
 its job's under the basic launcher (relative to the column's largest value in the job).
@@ -111,6 +113,14 @@ def largest_difference(basic: list[Path], fused: list[Path]) -> tuple[float, str
     return worst, where
 
 
+def page_delay(sweep: Path) -> tuple[float, int]:
+    """Seconds from the sweep report's last file to report.html, and the page's bytes."""
+    page = sweep / "report.html"
+    report = [sweep / name for name in ("sweep_summary.csv", "sweep_compare.csv", "comparison.png")]
+    done = max(path.stat().st_mtime for path in report if path.is_file())
+    return page.stat().st_mtime - done, page.stat().st_size
+
+
 def jobs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if (p / "metrics.csv").is_file())
 
@@ -124,7 +134,16 @@ def compare(name: str, arguments: list[str], tmp: Path, torch_seconds: float) ->
         found = jobs(sweep)
         training = trained(found, launcher == "fused")
         fixed = (wall - training - torch_seconds) / len(found)
-        results[launcher] = (wall, training, fixed, ended - last_job_end(found), memory, found)
+        page = page_delay(sweep)
+        results[launcher] = (
+            wall,
+            training,
+            fixed,
+            ended - last_job_end(found),
+            memory,
+            found,
+            page,
+        )
     basic, fused = results["basic"], results["fused"]
     jobs_run = len(basic[5])
     print(f"dlrun -m {' '.join(arguments)}: {jobs_run} jobs; import torch {torch_seconds:.2f} s")
@@ -132,6 +151,11 @@ def compare(name: str, arguments: list[str], tmp: Path, torch_seconds: float) ->
     for i, row in enumerate(("whole command", "training", "fixed per job", "end of sweep")):
         print(f"  {row:16}{basic[i]:9.2f}s{fused[i]:9.2f}s  {basic[i] / fused[i]:.2f}x")
     print(f"  {'peak memory':16}{basic[4]:7.0f}MiB{fused[4]:7.0f}MiB")
+    (delay, size), (fused_delay, _) = basic[6], fused[6]
+    print(
+        f"  {'report.html':16}{delay:+8.2f}s{fused_delay:+8.2f}s  after the sweep report; "
+        f"{size / 2**20:.1f} MiB"
+    )
     worst, where = largest_difference(basic[5], fused[5])
     print(f"  largest difference of a member from its job alone: {worst:.2e} ({where})")
 
