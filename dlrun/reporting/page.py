@@ -26,6 +26,8 @@ from typing import Any
 
 from dlrun.outputs.io import atomic_write_text
 from dlrun.outputs.run_folder import (
+    DIAGNOSTICS_CSV,
+    METRICS_CSV,
     MULTIRUN_YAML,
     STEPS_CSV,
     SUMMARY_JSON,
@@ -77,33 +79,39 @@ def page_html(report: Report) -> str:
     )
     from plotly.offline import get_plotlyjs
 
-    metrics = {run.path: read_rows(run.path) for run in report.runs}
+    files = {run.path: _files(run.path) for run in report.runs}
     return environment.get_template(TEMPLATE).render(
         title=str(report.folder),
         header=_header(report),
         sources=sources,
         references=[check.sentence() for check in checks],
         comparison=_comparison(report),
-        charts=_charts(report, metrics),
-        runs=_runs(report, metrics),
+        charts=_charts(report, files),
+        runs=_runs(report, files),
         plotly_js=get_plotlyjs(),
     )
 
 
-def _charts(report: Report, metrics: dict[Path, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def _files(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """The run's metrics.csv, steps.csv and diagnostics.csv rows, each read once."""
+    names = {"metrics": METRICS_CSV, "steps": STEPS_CSV, "diagnostics": DIAGNOSTICS_CSV}
+    return {key: read_rows(folder, name) for key, name in names.items()}
+
+
+def _charts(report: Report, files: dict[Path, dict[str, list]]) -> list[dict[str, Any]]:
     """Per epoch (and per logged step) one line per configuration, in its band."""
     from dlrun.tasks import direction
 
-    completed = [run for run in report.runs if run.status == "completed" and metrics[run.path]]
+    completed = [r for r in report.runs if r.status == "completed" and files[r.path]["metrics"]]
     by_epoch: dict[str, list[list[dict[str, Any]]]] = {}
     by_step: dict[str, list[list[dict[str, Any]]]] = {}
     for run in completed:
         name = seeds.config_name(run.config, report.keys)
-        by_epoch.setdefault(name, []).append(metrics[run.path])
-        steps = read_rows(run.path, STEPS_CSV)
-        if steps:
-            by_step.setdefault(name, []).append(steps)
-    columns = list(dict.fromkeys(c for rows in metrics.values() if rows for c in rows[0]))
+        by_epoch.setdefault(name, []).append(files[run.path]["metrics"])
+        if files[run.path]["steps"]:
+            by_step.setdefault(name, []).append(files[run.path]["steps"])
+    metrics = [found["metrics"] for found in files.values()]
+    columns = list(dict.fromkeys(c for rows in metrics if rows for c in rows[0]))
     ranked = [column for column in columns if direction(column) is not None]
     charts = comparison_charts(by_epoch, ranked, "epoch", _common_references(completed))
     return charts + comparison_charts(by_step, ["train_loss"], "step", {})
@@ -197,7 +205,7 @@ def _seeds_needed(group, baseline, metric: str, row: dict[str, Any]) -> str:
     return f"{needed} a side"
 
 
-def _runs(report: Report, metrics: dict[Path, list[dict[str, Any]]]) -> dict[str, Any]:
+def _runs(report: Report, files: dict[Path, dict[str, list]]) -> dict[str, Any]:
     """The table of runs: its columns, each row's cells as text, and what opening a row
     shows: the run's charts, warnings, fit verdict and resume history."""
     columns = table(report).columns()
@@ -207,7 +215,7 @@ def _runs(report: Report, metrics: dict[Path, list[dict[str, Any]]]) -> dict[str
         rows.append(
             {
                 "cells": [format_value(row.get(column)) for column in columns],
-                "charts": run_charts(run.path, metrics[run.path]),
+                "charts": run_charts(**files[run.path]),
                 "warnings": [str(w) for w in summary.get("warnings") or []],
                 "fit": summary.get("fit"),
                 "resumed": summary.get("resumed_from") or [],

@@ -14,7 +14,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dlrun.outputs.run_folder import DIAGNOSTICS_CSV, STEPS_CSV, read_rows
 from dlrun.reporting.figures import mean_band
 from dlrun.reporting.reference_check import PER_EPOCH, RANGE
 
@@ -88,8 +87,12 @@ def comparison_charts(
     return charts
 
 
-def run_charts(path: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A run's own curves (each metric, train and test) and its layer gradient norms."""
+def run_charts(
+    metrics: list[dict[str, Any]], steps: list[dict[str, Any]], diagnostics: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A run's own curves (each metric, train and test) and its layer gradient norms, from
+    its metrics.csv, steps.csv and diagnostics.csv rows."""
+    rows = metrics
     charts = []
     names = list(dict.fromkeys(c.split("_", 1)[1] for c in (rows[0] if rows else {}) if "_" in c))
     for metric in names:
@@ -104,7 +107,6 @@ def run_charts(path: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             charts.append(
                 {"title": metric, "data": traces, "layout": _layout(metric, "epoch", metric)}
             )
-    steps = read_rows(path, STEPS_CSV)
     if steps and "train_loss" in steps[0]:
         x, y = _thin([r["step"] for r in steps]), _thin([r["train_loss"] for r in steps])
         title = "train_loss per step"
@@ -115,7 +117,7 @@ def run_charts(path: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "layout": _layout(title, "step", "train_loss"),
             }
         )
-    norms = read_rows(path, DIAGNOSTICS_CSV)
+    norms = diagnostics
     if norms and "grad_norm" in norms[0]:
         layers = list(dict.fromkeys(str(r["layer"]) for r in norms))
         traces = [
