@@ -6,6 +6,7 @@ import csv
 import json
 import re
 
+import pytest
 from test_reference_check import summary as reference_summary
 from test_report import run_report
 from test_sweep import completed, metric_rows
@@ -81,3 +82,24 @@ def test_dlrun_report_writes_the_page_where_asked(tmp_path):
     folder = str(tmp_path)  # a folder where the file should go
     result = run_report(str(tmp_path / "runs"), "--html", folder, cwd=tmp_path, process=True)
     assert result.returncode == 2 and f"Cannot write {folder}" in result.stderr
+
+
+def test_the_charts_band_each_configuration_and_draw_the_tutorial_on_the_same_axes():
+    from dlrun.reporting.page_charts import MOST_POINTS, comparison_charts, run_charts
+
+    runs = [[{"epoch": e, "test_acc": 0.5 + e / 10 + d} for e in (1, 2, 3)] for d in (-0.01, 0.01)]
+    references = {"test_acc": 0.8, "train_acc_per_epoch": [0.1, 0.2]}
+    (chart,) = comparison_charts({"sgd": runs}, ["test_acc"], "epoch", references)
+    upper, lower, mean, tutorial = chart["data"]
+    assert mean["name"] == "sgd" and mean["y"] == pytest.approx([0.6, 0.7, 0.8])
+    assert mean["customdata"] == [2, 2, 2]  # n in the hover
+    assert all(lo < m < hi for lo, m, hi in zip(lower["y"], mean["y"], upper["y"], strict=True))
+    assert {upper["legendgroup"], lower["legendgroup"]} == {"sgd"}  # hidden with its line
+    assert (tutorial["x"], tutorial["y"]) == ([3], [0.8])  # the final figure, at the last epoch
+
+    steps = [{"step": s, "train_loss": 1 / s} for s in range(1, 5001)]
+    norms = [{"step": s, "layer": layer, "grad_norm": 0.1} for s in (1, 2) for layer in ("0", "2")]
+    charts = run_charts(runs[0], steps, norms)
+    assert [c["title"] for c in charts] == ["acc", "train_loss per step", "gradient norm per layer"]
+    assert len(charts[1]["data"][0]["x"]) <= MOST_POINTS  # a long log is cut for the page
+    assert [t["name"] for t in charts[2]["data"]] == ["0", "2"]

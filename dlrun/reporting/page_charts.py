@@ -80,58 +80,50 @@ def comparison_charts(
         )
         if x_name == "epoch":
             traces += _reference(column, references, last)
-        title = f"{column} per {x_name}"
-        layout = _layout(title, x_name, column)
-        layout["updatemenus"] = axis_buttons(traces)
-        charts.append({"title": title, "data": traces, "layout": layout})
+        chart = _chart(f"{column} per {x_name}", x_name, column, traces)
+        chart["layout"]["updatemenus"] = axis_buttons(traces)
+        charts.append(chart)
     return charts
 
 
 def run_charts(
     metrics: list[dict[str, Any]], steps: list[dict[str, Any]], diagnostics: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """A run's own curves (each metric, train and test) and its layer gradient norms, from
-    its metrics.csv, steps.csv and diagnostics.csv rows."""
-    rows = metrics
+    """A run's own curves (each metric, train and test; the logged steps' loss) and its
+    layer gradient norms, from its metrics.csv, steps.csv and diagnostics.csv rows."""
     charts = []
-    names = list(dict.fromkeys(c.split("_", 1)[1] for c in (rows[0] if rows else {}) if "_" in c))
+    names = dict.fromkeys(c.split("_", 1)[1] for c in (metrics[0] if metrics else {}) if "_" in c)
     for metric in names:
+        epochs = [row["epoch"] for row in metrics]
         traces = [
-            _line(
-                f"{split}", [r["epoch"] for r in rows], [r.get(f"{split}_{metric}") for r in rows]
-            )
+            _line(split, epochs, [row.get(f"{split}_{metric}") for row in metrics])
             for split in ("train", "test")
-            if rows and f"{split}_{metric}" in rows[0]
+            if f"{split}_{metric}" in metrics[0]
         ]
-        if traces:
-            charts.append(
-                {"title": metric, "data": traces, "layout": _layout(metric, "epoch", metric)}
-            )
+        charts.append(_chart(metric, "epoch", metric, traces))
     if steps and "train_loss" in steps[0]:
         x, y = _thin([r["step"] for r in steps]), _thin([r["train_loss"] for r in steps])
-        title = "train_loss per step"
-        charts.append(
-            {
-                "title": title,
-                "data": [_line("train", x, y)],
-                "layout": _layout(title, "step", "train_loss"),
-            }
+        charts.append(_chart("train_loss per step", "step", "train_loss", [_line("train", x, y)]))
+    if diagnostics and "grad_norm" in diagnostics[0]:
+        charts.append(_norms(diagnostics))
+    return [chart for chart in charts if chart["data"]]
+
+
+def _norms(diagnostics: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each layer's gradient norm over the steps, on a log axis."""
+    traces = []
+    for layer in dict.fromkeys(str(row["layer"]) for row in diagnostics):
+        mine = [row for row in diagnostics if str(row["layer"]) == layer]
+        traces.append(
+            _line(layer, _thin([r["step"] for r in mine]), _thin([r["grad_norm"] for r in mine]))
         )
-    norms = diagnostics
-    if norms and "grad_norm" in norms[0]:
-        layers = list(dict.fromkeys(str(r["layer"]) for r in norms))
-        traces = [
-            _line(
-                layer,
-                _thin([r["step"] for r in norms if str(r["layer"]) == layer]),
-                _thin([r["grad_norm"] for r in norms if str(r["layer"]) == layer]),
-            )
-            for layer in layers
-        ]
-        layout = _layout("gradient norm per layer", "step", "gradient norm")
-        layout["yaxis"]["type"] = "log"
-        charts.append({"title": "gradient norm per layer", "data": traces, "layout": layout})
-    return charts
+    chart = _chart("gradient norm per layer", "step", "gradient norm", traces)
+    chart["layout"]["yaxis"]["type"] = "log"
+    return chart
+
+
+def _chart(title: str, x_name: str, y_name: str, traces: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"title": title, "data": traces, "layout": _layout(title, x_name, y_name)}
 
 
 def _series(runs: Sequence[list[dict[str, Any]]], x_name: str, column: str):
