@@ -350,10 +350,8 @@ def read_config(folder: str | Path) -> dict[str, Any] | None:
     if found is None:
         return None
     text = found.read_text(encoding="utf-8")
-    if "${" not in text and (loader := _fast_yaml_loader()) is not None:
-        import yaml
-
-        return yaml.load(text, Loader=loader) or {}
+    if "${" not in text:
+        return _yaml(text) or {}
     cfg = OmegaConf.create(text)
     try:
         return OmegaConf.to_container(cfg, resolve=True)
@@ -361,15 +359,28 @@ def read_config(folder: str | Path) -> dict[str, Any] | None:
         return OmegaConf.to_container(cfg, resolve=False)
 
 
+def read_multirun(sweep: str | Path) -> dict[str, Any]:
+    """A sweep's multirun.yaml (its composed config, Hydra's node included)."""
+    return _yaml((Path(sweep) / MULTIRUN_YAML).read_text(encoding="utf-8")) or {}
+
+
+def _yaml(text: str) -> Any:
+    """YAML that Hydra and OmegaConf wrote, read by OmegaConf's rules for scalars."""
+    import yaml
+
+    return yaml.load(text, Loader=_yaml_loader())
+
+
 @functools.cache
-def _fast_yaml_loader() -> Any:
-    """libyaml's safe loader with OmegaConf's scalar rules; None without libyaml."""
+def _yaml_loader() -> Any:
+    """OmegaConf's YAML loader, on libyaml where PyYAML has it (several times faster)."""
     import yaml
     from omegaconf._utils import get_yaml_loader
 
+    loader = get_yaml_loader()
     if not getattr(yaml, "__with_libyaml__", False):
-        return None
-    rules = get_yaml_loader().yaml_implicit_resolvers
+        return loader
+    rules = loader.yaml_implicit_resolvers
     return type("OmegaConfCLoader", (yaml.CSafeLoader,), {"yaml_implicit_resolvers": rules})
 
 
@@ -379,7 +390,7 @@ def read_overrides(folder: str | Path) -> list[str]:
 
     found = started_with(folder, OVERRIDES_YAML)
     try:
-        lines = yaml.safe_load(found.read_text("utf-8")) if found else None
+        lines = _yaml(found.read_text("utf-8")) if found else None
     except (OSError, yaml.YAMLError):
         return []
     return [str(line) for line in lines] if isinstance(lines, list) else []

@@ -287,9 +287,8 @@ def _is_regression(run: Run, rows: Sequence[Mapping[str, Any]]) -> bool:
 
 def sweep_report_config(sweep: Path) -> Any:
     """The `report` node of a sweep's multirun.yaml, or None (the defaults)."""
-    import yaml
 
-    data = yaml.safe_load((sweep / MULTIRUN_YAML).read_text(encoding="utf-8"))
+    data = run_folder.read_multirun(sweep)
     return data.get("report") if isinstance(data, dict) else None
 
 

@@ -19,6 +19,7 @@ The runs are read as `dlrun-report` reads them (reporting/folders.py). Text take
 
 from __future__ import annotations
 
+import functools
 import shlex
 import time
 from pathlib import Path
@@ -28,9 +29,9 @@ from dlrun.outputs.io import atomic_write_text
 from dlrun.outputs.run_folder import (
     DIAGNOSTICS_CSV,
     METRICS_CSV,
-    MULTIRUN_YAML,
     STEPS_CSV,
     SUMMARY_JSON,
+    read_multirun,
     read_overrides,
     read_rows,
 )
@@ -67,20 +68,26 @@ def draw_page(path: Path, folder: str, baseline: str) -> None:
     write_page(report, path)
 
 
-def page_html(report: Report) -> str:
+@functools.cache
+def _template() -> Any:
+    """The page's template, autoescaping everything it is given, compiled once."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     environment = Environment(
         loader=PackageLoader("dlrun.reporting", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
+    return environment.get_template(TEMPLATE)
+
+
+def page_html(report: Report) -> str:
     sources, checks = reference_checks(
         (seeds.config_name(run.config, report.keys), run.summary) for run in report.runs
     )
     from plotly.offline import get_plotlyjs
 
     files = {run.path: _files(run.path) for run in report.runs}
-    return environment.get_template(TEMPLATE).render(
+    return _template().render(
         title=str(report.folder),
         header=_header(report),
         sources=sources,
@@ -152,11 +159,9 @@ def _header(report: Report) -> list[tuple[str, list[str]]]:
 
 def _commands(report: Report) -> list[str]:
     """Each sweep's `dlrun -m ...`; for runs outside sweeps, each run's `dlrun ...`."""
-    import yaml
-
     commands = []
     for sweep in report.sweeps:
-        data = yaml.safe_load((sweep / MULTIRUN_YAML).read_text(encoding="utf-8")) or {}
+        data = read_multirun(sweep)
         overrides = (data.get("hydra") or {}).get("overrides") or {}
         hydra = [word for word in overrides.get("hydra") or [] if word != "hydra.mode=MULTIRUN"]
         words = [*(overrides.get("task") or []), *hydra]  # -m says MULTIRUN already
