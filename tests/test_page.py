@@ -43,6 +43,8 @@ def test_the_page_compares_the_configurations_and_lists_every_run(tmp_path):
     assert "<h2>Comparison over seeds</h2>" in html
     assert re.search(r"<td>sgd \(baseline\)</td>\s*<td class=\"number\">3</td>", html)
     assert "adam vs sgd: final test_acc" in html  # the terminal's sentence
+    every = html[html.index('<table class="every">') :]
+    assert all(f"<td>{metric}</td>" in every for metric in ("final_test_loss", "best_test_acc"))
     assert "test_acc: the tutorial printed 0.78; one dlrun run lands in" in html
     assert html.count('<tr class="run"') == 6  # one row per run
     for header in ("cpu", "0.1.0", "abc123", "dlrun optimizer=adam seed=0"):

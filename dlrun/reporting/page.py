@@ -197,7 +197,17 @@ def _comparison(report: Report) -> dict[str, Any] | None:
             row["sentence"] = seeds.sentence(against)
             row["seeds_needed"] = _seeds_needed(group, comparison.baseline, final, against)
         rows.append(row)
-    return {"final": final, "best": best, "rows": rows}
+    every = [
+        {
+            "config": row["config"],
+            "metric": row["metric"],
+            "n": row.get("n_seeds"),
+            "mean": _value(row.get("mean")),
+            "interval": _interval(row),
+        }
+        for row in comparison.stats
+    ]
+    return {"final": final, "best": best, "rows": rows, "every": every}
 
 
 def _seeds_needed(group, baseline, metric: str, row: dict[str, Any]) -> str:
