@@ -60,3 +60,23 @@ def test_a_config_with_an_interpolation_is_resolved_by_omegaconf(tmp_path, monke
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "config.yaml").write_text("root: ${oc.env:SOME_ROOT,data}\nx: 1\n")
     assert run_folder.read_config(folder) == {"root": "/mnt/data", "x": 1}
+
+
+def test_csv_cells_come_back_as_ints_floats_text_or_none(tmp_path):
+    from dlrun.outputs.io import read_csv_rows
+
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b,c,d,e,f,g,h\n3,0.25,1e-05,nan,-inf,sgd,,1_000\n")
+    (row,) = read_csv_rows(path)
+    assert [type(v) for v in row.values()] == [
+        int,
+        float,
+        float,
+        float,
+        float,
+        str,
+        type(None),
+        int,
+    ]
+    assert (row["a"], row["b"], row["c"], row["f"], row["h"]) == (3, 0.25, 1e-05, "sgd", 1000)
+    assert row["d"] != row["d"] and row["e"] == float("-inf")

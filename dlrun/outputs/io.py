@@ -141,7 +141,9 @@ def read_csv_rows(path: str | Path) -> list[dict[str, Any]]:
 def _parse(text: str | None) -> Any:
     if text is None or text == "":
         return None
-    for kind in (int, float):
+    # int() takes none of these characters, float() may: "0.25", "1e-05", "nan", "inf".
+    kinds = (float,) if any(c in text for c in ".eEnN") else (int, float)
+    for kind in kinds:
         try:
             return kind(text)
         except ValueError:
