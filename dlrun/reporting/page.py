@@ -81,11 +81,12 @@ def _template() -> Any:
 
 
 def page_html(report: Report) -> str:
+    """The page's HTML: plotly.js, the data and the markup, in one string."""
+    from plotly.offline import get_plotlyjs
+
     sources, checks = reference_checks(
         (seeds.config_name(run.config, report.keys), run.summary) for run in report.runs
     )
-    from plotly.offline import get_plotlyjs
-
     files = {run.path: _files(run.path) for run in report.runs}
     return _template().render(
         title=str(report.folder),
