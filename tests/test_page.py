@@ -105,3 +105,20 @@ def test_the_charts_band_each_configuration_and_draw_the_tutorial_on_the_same_ax
     assert [c["title"] for c in charts] == ["acc", "train_loss per step", "gradient norm per layer"]
     assert len(charts[1]["data"][0]["x"]) <= MOST_POINTS  # a long log is cut for the page
     assert [t["name"] for t in charts[2]["data"]] == ["0", "2"]
+
+
+def test_a_report_and_its_page_are_made_without_torch(tmp_path):
+    """Which way a metric is better is a table (config/metric_directions.py): dlrun-report
+    and report.html read runs without the second torch takes to import."""
+    import subprocess
+    import sys
+
+    seeded_runs(tmp_path)
+    code = (
+        "import sys; from dlrun.reporting.folders import build_report; "
+        "from dlrun.reporting.page import page_html; "
+        f"page_html(build_report({str(tmp_path)!r})); print('torch' in sys.modules)"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "False"

@@ -36,7 +36,6 @@ HELPER_IMPORTS = (
     "pandas",
     "scipy.special",
     "dlrun.reporting.page",  # report.html, written by the helper at the sweep's end
-    "dlrun.tasks",  # which way each metric is better (it imports torch)
     "jinja2",
     "plotly.offline",
 )

@@ -280,7 +280,7 @@ def _is_regression(run: Run, rows: Sequence[Mapping[str, Any]]) -> bool:
     if task:
         return task == "regression"
     # No readable summary: the task whose metrics are the file's columns.
-    from dlrun.tasks import task_of_columns
+    from dlrun.config.metric_directions import task_of_columns
 
     return task_of_columns(rows[0]) == "regression"
 

@@ -108,7 +108,7 @@ def _files(folder: Path) -> dict[str, list[dict[str, Any]]]:
 
 def _charts(report: Report, files: dict[Path, dict[str, list]]) -> list[dict[str, Any]]:
     """Per epoch (and per logged step) one line per configuration, in its band."""
-    from dlrun.tasks import direction
+    from dlrun.config.metric_directions import direction
 
     completed = [r for r in report.runs if r.status == "completed" and files[r.path]["metrics"]]
     by_epoch: dict[str, list[list[dict[str, Any]]]] = {}

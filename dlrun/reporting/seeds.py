@@ -101,7 +101,7 @@ def configurations(runs: Sequence[SeedRun]) -> list[Configuration]:
 def outcomes(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     """final_<column> and best_<column> of a run's metrics.csv rows, for every column that
     has a better direction."""
-    from dlrun.tasks import direction
+    from dlrun.config.metric_directions import direction
 
     found: dict[str, float] = {}
     for column in rows[0] if rows else ():
@@ -283,7 +283,7 @@ def _difference(group: Configuration, base: Configuration, metric: str) -> dict[
     row["difference"] = statistics.fmean(values) - statistics.fmean(baseline)
     interval = difference_interval(values, baseline)
     row["ci_low"], row["ci_high"] = interval or (None, None)
-    from dlrun.tasks import direction
+    from dlrun.config.metric_directions import direction
 
     mode = direction(metric.partition("_")[2])
     mode = mode or MonitorMode.min

@@ -9,17 +9,15 @@ objective, the sweep and folder reports) asks `direction`, never the column's sp
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from dlrun.config.metric_directions import SPLITS, add_task
 from dlrun.config.options.trainer import Loss, MonitorMode
 from dlrun.data.dataset import DatasetMeta
 from dlrun.errors import DlrunError
-
-SPLITS = ("train", "test")
 
 
 class Task:
@@ -66,14 +64,9 @@ TASKS: dict[str, type[Task]] = {}
 
 
 def register_task(task: type[Task]) -> type[Task]:
-    """Class decorator: the task for data sets whose metadata names `task.name`."""
-    for metric, way in task.metrics.items():
-        for other in TASKS.values():
-            if other.metrics.get(metric, way) is not way:
-                raise DlrunError(
-                    f"Task {task.name} says {metric} is better {way.value}, task {other.name} "
-                    f"says {other.metrics[metric].value}: one metric name, one direction."
-                )
+    """Class decorator: the task for data sets whose metadata names `task.name`; its metrics
+    join the table of directions (config/metric_directions.py)."""
+    add_task(task.name, task.metrics)
     TASKS[task.name] = task
     return task
 
@@ -97,25 +90,3 @@ def metric_columns(task: Task) -> tuple[str, ...]:
     """The columns of metrics.csv besides `epoch`, in order."""
     splits = tuple(f"{split}_{name}" for split in SPLITS for name in task.metrics)
     return (*splits, "lr")
-
-
-def direction(column: str, chosen: str | MonitorMode | None = None) -> MonitorMode | None:
-    """Which way a metrics.csv column is better: the user's key when set (`chosen`:
-    trainer.monitor_mode, regularizer.early_stopping.mode), else as its task declares; None
-    for a column no task ranks (lr). The one place that decides it."""
-    if chosen is not None:
-        return MonitorMode(chosen)
-    _, _, metric = column.partition("_")
-    for task in TASKS.values():
-        if column.startswith(SPLITS) and metric in task.metrics:
-            return task.metrics[metric]
-    return None
-
-
-def task_of_columns(columns: Iterable[str]) -> str | None:
-    """The task whose metrics.csv has exactly these metric columns (a run without summary)."""
-    for name, task in TASKS.items():
-        expected = {f"{split}_{metric}" for split in SPLITS for metric in task.metrics}
-        if expected == {c for c in columns if c.startswith(SPLITS)}:
-            return name
-    return None

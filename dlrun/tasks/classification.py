@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dlrun.config.options.trainer import Loss, MonitorMode
+from dlrun.config.metric_directions import METRICS
+from dlrun.config.options.trainer import Loss
 from dlrun.data.dataset import CLASSIFICATION
 from dlrun.errors import DlrunError
 from dlrun.tasks.base import Task, register_task
@@ -14,7 +15,7 @@ from dlrun.tasks.base import Task, register_task
 @register_task
 class Classification(Task):
     name = CLASSIFICATION
-    metrics = {"loss": MonitorMode.min, "acc": MonitorMode.max}
+    metrics = METRICS[CLASSIFICATION]
     monitor = "test_acc"
     losses = (Loss.cross_entropy,)
 

@@ -7,7 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from dlrun.config.options.trainer import Loss, MonitorMode
+from dlrun.config.metric_directions import METRICS
+from dlrun.config.options.trainer import Loss
 from dlrun.data.dataset import LANGUAGE_MODEL
 from dlrun.errors import DlrunError
 from dlrun.models.contracts import RecurrentModel
@@ -20,7 +21,7 @@ MAX_LOG_PPL = 700.0
 @register_task
 class LanguageModel(Task):
     name = LANGUAGE_MODEL
-    metrics = {"loss": MonitorMode.min, "ppl": MonitorMode.min}
+    metrics = METRICS[LANGUAGE_MODEL]
     monitor = "test_ppl"
     losses = (Loss.cross_entropy,)
 

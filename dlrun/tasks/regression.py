@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dlrun.config.options.trainer import Loss, MonitorMode
+from dlrun.config.metric_directions import METRICS
+from dlrun.config.options.trainer import Loss
 from dlrun.data.dataset import REGRESSION
 from dlrun.errors import DlrunError
 from dlrun.tasks.base import Task, register_task
@@ -21,7 +22,7 @@ LOSSES = {
 @register_task
 class Regression(Task):
     name = REGRESSION
-    metrics = {"loss": MonitorMode.min}
+    metrics = METRICS[REGRESSION]
     monitor = "test_loss"
     losses = tuple(LOSSES)
 
