@@ -52,6 +52,7 @@ CHECKPOINTS, LAST, BEST = "checkpoints", "last.pt", "best.pt"
 HYDRA, CONFIG_YAML, OVERRIDES_YAML = ".hydra", "config.yaml", "overrides.yaml"
 RESUME_PREFIX = "resume_"  # .hydra/resume_<time>/: the config of one resume
 MULTIRUN_YAML = "multirun.yaml"  # Hydra's, in a sweep's folder
+REPORT_HTML = "report.html"  # a sweep's page (reporting/page.py); dlrun-report --html's too
 STAGED = ".staged"  # a fused group's checkpoint, until the group commits it
 
 # Drawing takes a few tenths of a second: while training, curves.png is redrawn at most this

@@ -29,6 +29,7 @@ from dlrun.outputs.io import atomic_write_text
 from dlrun.outputs.run_folder import (
     DIAGNOSTICS_CSV,
     METRICS_CSV,
+    REPORT_HTML,
     STEPS_CSV,
     SUMMARY_JSON,
     read_multirun,
@@ -41,8 +42,6 @@ from dlrun.reporting.page_charts import comparison_charts, run_charts
 from dlrun.reporting.reference_check import reference_checks
 from dlrun.reporting.table import format_value
 
-PAGE = "report.html"
-DRAW_PAGE = f"{__name__}:draw_page"
 TEMPLATE = "report.html"
 # A folder of many single runs lists this many commands, then how many more.
 MOST_COMMANDS = 8
@@ -50,7 +49,7 @@ MOST_COMMANDS = 8
 
 def write_page(report: Report, path: str | Path | None = None) -> Path:
     """report.html of `report` at `path` (default: in the reported folder)."""
-    target = Path(path).expanduser() if path else report.folder / PAGE
+    target = Path(path).expanduser() if path else report.folder / REPORT_HTML
     atomic_write_text(target, page_html(report))
     return target
 

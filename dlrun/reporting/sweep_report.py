@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUMMARY_CSV = "sweep_summary.csv"
+# The page's drawing, by name: the drawing helper imports reporting/page.py, not this module.
+DRAW_PAGE = "dlrun.reporting.page:draw_page"
 COMPARISON_PNG = "comparison.png"
 
 
@@ -61,12 +63,13 @@ class SweepReport:
 
 
 def report_sweep(
-    sweep_dir: str | Path, report: Any = None, console: Console | None = None
+    sweep_dir: str | Path, report: Any = None, console: Console | None = None, page: bool = False
 ) -> SweepReport:
-    """Write sweep_summary.csv and comparison.png in sweep_dir and print the table.
+    """Write sweep_summary.csv and comparison.png in sweep_dir and print the table; with
+    `page`, report.html too (reporting/page.py).
 
-    comparison.png is drawn by the drawing helper where one is up (a sweep's, prepared
-    while its jobs ran), while the tables are made here."""
+    The figure and the page are drawn by the drawing helper where one is up (a sweep's,
+    prepared while its jobs ran), one after the other, while the tables are made here."""
     cfg = as_report_config(report)
     sweep_dir = Path(sweep_dir)
     jobs = [load_job(path) for path in find_jobs(sweep_dir)]
@@ -80,6 +83,10 @@ def report_sweep(
         metrics = {job.path: run_folder.read_rows(job.path) for job in jobs}
     png_path: Path | None = sweep_dir / COMPARISON_PNG
     figure = _draw_figure(png_path, sweep_dir, jobs, keys, cfg, metrics)
+    if page:  # on disk once the command ends: it waits for every drawing
+        folder = str(sweep_dir.absolute())
+        path = sweep_dir / run_folder.REPORT_HTML
+        drawing.draw(DRAW_PAGE, path, folder=folder, baseline=cfg.baseline)
     comparison, problem = None, None
     if metrics is not None:
         try:

@@ -19,8 +19,6 @@ from hydra.experimental.callback import Callback
 
 from dlrun.config.options.report import as_report_config
 from dlrun.errors import DlrunError
-from dlrun.outputs import drawing
-from dlrun.reporting.page import DRAW_PAGE, PAGE
 from dlrun.reporting.sweep_report import report_sweep
 
 
@@ -68,16 +66,11 @@ class SweepReportCallback(Callback):
 
         live.stop_active()
         outcome = SweepOutcome(Path(str(config.hydra.sweep.dir)))
-        report = as_report_config(_report_node(config))
-        try:
-            outcome.failed = report_sweep(outcome.sweep_dir, report).failed
+        try:  # the sweep's report, and its report.html
+            report = report_sweep(outcome.sweep_dir, _report_node(config), page=True)
+            outcome.failed = report.failed
         except DlrunError as err:  # raised by the command once Hydra is done
             outcome.error = err
-        # report.html: on disk once the command ends (it waits for every drawing).
-        page = outcome.sweep_dir / PAGE
-        drawing.draw(
-            DRAW_PAGE, page, folder=str(outcome.sweep_dir.absolute()), baseline=report.baseline
-        )
         raise SweepEnded(outcome)
 
 
