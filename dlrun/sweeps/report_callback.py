@@ -19,6 +19,7 @@ from hydra.experimental.callback import Callback
 
 from dlrun.config.options.report import as_report_config
 from dlrun.errors import DlrunError
+from dlrun.outputs import drawing
 from dlrun.reporting.sweep_report import report_sweep
 
 
@@ -66,6 +67,9 @@ class SweepReportCallback(Callback):
 
         live.stop_active()
         outcome = SweepOutcome(Path(str(config.hydra.sweep.dir)))
+        # The report's drawings go to the helper prepared for them (its imports made), not
+        # to another one started for a fused group's PNGs.
+        drawing.use_helpers(1)
         try:  # the sweep's report, and its report.html
             report = report_sweep(outcome.sweep_dir, _report_node(config), page=True)
             outcome.failed = report.failed
