@@ -50,7 +50,7 @@ class SweepReportCallback(Callback):
         from dlrun.sweeps import live
 
         as_report_config(_report_node(config))  # a bad report config fails before any job
-        prepare_helper()  # matplotlib imported on a core of its own while the jobs run
+        prepare_helper()  # the end's figure and page: their imports made while the jobs run
         overrides = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task") or []]
         params = OmegaConf.select(config, "hydra.sweeper.params") or {}  # a preset's own sweep
         overrides += [f"{key}={value}" for key, value in params.items()]
