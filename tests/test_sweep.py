@@ -343,7 +343,7 @@ def test_plots_takes_one_of_its_three_values(workdir):
 
 def test_the_helper_draws_the_comparison_a_sweep_prepared_as_this_process_would(tmp_path):
     from dlrun.outputs import drawing
-    from dlrun.reporting.figures import prepare_helper
+    from dlrun.reporting.sweep_report import prepare_helper
 
     sweep = tmp_path / "sweep"
     for seed, acc in enumerate((0.5, 0.6)):

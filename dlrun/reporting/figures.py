@@ -2,8 +2,8 @@
 configuration, its mean over seeds in a 95% band) and one line style per column.
 
 A sweep's report hands the drawing to the helper process of outputs/drawing.py, which
-imported matplotlib and pandas while the jobs ran (`prepare_helper`): `draw_comparison`
-takes JSON and reads the jobs' curve files itself, each once.
+imported matplotlib and pandas while the jobs ran (sweep_report.prepare_helper):
+`draw_comparison` takes JSON and reads the jobs' curve files itself, each once.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlrun.config.options.report import ReportConfig, as_report_config
-from dlrun.outputs import drawing, run_folder
+from dlrun.outputs import run_folder
 from dlrun.outputs.io import atomic_write
 from dlrun.reporting import seeds
 from dlrun.reporting.sweep_jobs import SweepJob
@@ -27,23 +27,6 @@ FILES = {"metrics": (run_folder.METRICS_CSV, "epoch"), "steps": (run_folder.STEP
 LINE_STYLES = ("-", "--", ":", "-.")
 
 COMPARISON = f"{__name__}:draw_comparison"
-# What draw_comparison and the page import: seconds, spent by the helper before they are
-# needed.
-HELPER_IMPORTS = (
-    __name__,
-    "matplotlib.figure",
-    "matplotlib.backends.backend_agg",
-    "pandas",
-    "scipy.special",
-    "dlrun.reporting.page",  # report.html, written by the helper at the sweep's end
-    "jinja2",
-    "plotly.offline",
-)
-
-
-def prepare_helper() -> None:
-    """The drawing helper started, with what draw_comparison needs imported."""
-    drawing.prepare(list(HELPER_IMPORTS))
 
 
 def draw_comparison(

@@ -40,6 +40,7 @@ from dlrun.reporting import seeds
 from dlrun.reporting.folders import Report, build_report, table
 from dlrun.reporting.page_charts import comparison_charts, run_charts
 from dlrun.reporting.reference_check import reference_checks
+from dlrun.reporting.seed_report import interval_text
 from dlrun.reporting.table import format_value
 
 TEMPLATE = "report.html"
@@ -188,11 +189,15 @@ def _comparison(report: Report) -> dict[str, Any] | None:
         row = {"config": group.name, "baseline": group is comparison.baseline}
         for metric in (final, best):
             found = stats.get((group.name, metric), {})
-            row[metric] = (found.get("n_seeds"), _value(found.get("mean")), _interval(found))
+            row[metric] = (
+                found.get("n_seeds"),
+                format_value(found.get("mean")),
+                interval_text(found),
+            )
         against = versus.get(group.name)
         if against is not None:
-            row["difference"] = _value(against.get("difference"))
-            row["difference_interval"] = _interval(against)
+            row["difference"] = format_value(against.get("difference"))
+            row["difference_interval"] = interval_text(against)
             row["pairs"] = f"{against.get('better_pairs')}/{against.get('pairs')}"
             row["sentence"] = seeds.sentence(against)
             row["seeds_needed"] = _seeds_needed(group, comparison.baseline, final, against)
@@ -202,8 +207,8 @@ def _comparison(report: Report) -> dict[str, Any] | None:
             "config": row["config"],
             "metric": row["metric"],
             "n": row.get("n_seeds"),
-            "mean": _value(row.get("mean")),
-            "interval": _interval(row),
+            "mean": format_value(row.get("mean")),
+            "interval": interval_text(row),
         }
         for row in comparison.stats
     ]
@@ -237,13 +242,3 @@ def _runs(report: Report, files: dict[Path, dict[str, list]]) -> dict[str, Any]:
             }
         )
     return {"columns": columns, "rows": rows}
-
-
-def _value(value: Any) -> str:
-    return format_value(value, digits=4)
-
-
-def _interval(row: dict[str, Any]) -> str:
-    if row.get("ci_low") is None:
-        return ""
-    return f"{format_value(row['ci_low'])} to {format_value(row['ci_high'])}"

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dlrun.reporting.figures import mean_band
-from dlrun.reporting.reference_check import PER_EPOCH, RANGE
+from dlrun.reporting.reference_check import PER_EPOCH, bounds
 
 MOST_POINTS = 2000
 COLOURS = (
@@ -192,14 +192,12 @@ def _reference(column: str, references: Mapping[str, Any], last: float) -> list[
                 "mode": "lines+markers",
             }
         ]
-    value = references.get(column)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return [{**style, "x": [last], "y": [value], "mode": "markers"}]
-    match = RANGE.match(value) if isinstance(value, str) else None
-    if match:
-        low, high = float(match[1]), float(match[2])
-        return [{**style, "x": [last, last], "y": [low, high], "mode": "lines+markers"}]
-    return []
+    found = bounds(references.get(column))
+    if found is None:
+        return []
+    if found[0] == found[1]:  # a number: a marker at the last epoch
+        return [{**style, "x": [last], "y": [found[0]], "mode": "markers"}]
+    return [{**style, "x": [last, last], "y": list(found), "mode": "lines+markers"}]
 
 
 def _line(name: str, x: list, y: list) -> dict[str, Any]:

@@ -46,18 +46,18 @@ class ReferenceCheck:
         if self.figure.endswith(PER_EPOCH) and _numbers(self.reference):
             return _per_epoch(head.removesuffix(PER_EPOCH) + " per epoch", self)
         values = _numbers(self.ours)
-        bounds = _bounds(self.reference)
-        if bounds is None or not values or len(values) < len(self.ours):
+        found = bounds(self.reference)
+        if found is None or not values or len(values) < len(self.ours):
             return f"{head}: the tutorial says {_text(self.reference)}; ours {_spread(self.ours)}."
         printed = f"{head}: the tutorial printed {_text(self.reference)}"
         if len(values) == 1:
             return f"{printed}; our one run gave {values[0]:.3g}: a spread needs seeds."
         low, high = prediction_interval(values)
         landed = f"{printed}; one dlrun run lands in {low:.3g} to {high:.3g} ({len(values)} seeds)"
-        if bounds[0] == bounds[1]:
-            inside = "within" if low <= bounds[0] <= high else "outside"
+        if found[0] == found[1]:
+            inside = "within" if low <= found[0] <= high else "outside"
             return f"{landed}, and {_text(self.reference)} is {inside} it."
-        overlap = "overlap" if bounds[0] <= high and low <= bounds[1] else "do not overlap"
+        overlap = "overlap" if found[0] <= high and low <= found[1] else "do not overlap"
         return f"{landed}: the two ranges {overlap}."
 
 
@@ -108,7 +108,7 @@ def _per_epoch(head: str, check: ReferenceCheck) -> str:
     )
 
 
-def _bounds(reference: Any) -> tuple[float, float] | None:
+def bounds(reference: Any) -> tuple[float, float] | None:
     """A number as (it, it), a range as (low, high); None for text and lists."""
     if isinstance(reference, bool):
         return None

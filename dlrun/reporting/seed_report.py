@@ -103,9 +103,9 @@ def print_comparison(console: Console, comparison: SeedComparison) -> None:
             str(row.get("n_seeds", 0)),
             str(left_out) if left_out else "",
             format_value(row.get("mean")),
-            _interval(row),
+            interval_text(row),
             _signed(versus.get("difference")),
-            _interval(versus),
+            interval_text(versus),
             f"{versus['better_pairs']}/{versus['pairs']}" if versus.get("pairs") else "",
         )
     print_wide(console, table)
@@ -113,7 +113,8 @@ def print_comparison(console: Console, comparison: SeedComparison) -> None:
         console.print(escape(text))
 
 
-def _interval(row: dict[str, Any]) -> str:
+def interval_text(row: Mapping[str, Any]) -> str:
+    """A row's 95% interval as `low to high`, empty when it has none."""
     if row.get("ci_low") is None:
         return ""
     return f"{format_value(row['ci_low'])} to {format_value(row['ci_high'])}"

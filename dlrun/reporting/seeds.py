@@ -136,24 +136,25 @@ def t_quantile(df: float) -> float:
 
 
 def mean_interval(values: Sequence[float]) -> tuple[float, float] | None:
-    """The 95% t interval of the mean: mean +- t(n - 1) s / sqrt(n); None below two values."""
-    if len(values) < 2:
-        return None
-    if len(set(values)) == 1:
+    """The 95% t interval of the mean: mean +- t(n - 1) s sqrt(1/n); None below two values."""
+    if len(values) >= 2 and len(set(values)) == 1:
         return values[0], values[0]
-    mean = statistics.fmean(values)
-    half = t_quantile(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return mean - half, mean + half
+    return _t_interval(values, 1)
 
 
 def prediction_interval(values: Sequence[float]) -> tuple[float, float] | None:
     """Where one more run lands, with 95% probability: mean +- t(n - 1) s sqrt(1 + 1/n)
     (the interval of the mean has sqrt(1/n) and narrows with every seed; one run does not).
     None below two values."""
+    return _t_interval(values, len(values) + 1)
+
+
+def _t_interval(values: Sequence[float], scale: int) -> tuple[float, float] | None:
+    """mean +- t(n - 1) s sqrt(scale / n); None below two values."""
     if len(values) < 2:
         return None
     mean, n = statistics.fmean(values), len(values)
-    half = t_quantile(n - 1) * statistics.stdev(values) * math.sqrt(1 + 1 / n)
+    half = t_quantile(n - 1) * statistics.stdev(values) * math.sqrt(scale) / math.sqrt(n)
     return mean - half, mean + half
 
 

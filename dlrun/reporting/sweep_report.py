@@ -50,6 +50,25 @@ log = logging.getLogger(__name__)
 SUMMARY_CSV = "sweep_summary.csv"
 # The page's drawing, by name: the drawing helper imports reporting/page.py, not this module.
 DRAW_PAGE = "dlrun.reporting.page:draw_page"
+# What the sweep's last two drawings import (comparison.png, report.html): a second or two,
+# spent by the helper while the jobs run.
+HELPER_IMPORTS = (
+    "dlrun.reporting.figures",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "pandas",
+    "scipy.special",
+    "dlrun.reporting.page",
+    "jinja2",
+    "plotly.offline",
+)
+
+
+def prepare_helper() -> None:
+    """The drawing helper started, with what the sweep's report will draw imported."""
+    drawing.prepare(list(HELPER_IMPORTS))
+
+
 COMPARISON_PNG = "comparison.png"
 
 

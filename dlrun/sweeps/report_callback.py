@@ -20,7 +20,7 @@ from hydra.experimental.callback import Callback
 from dlrun.config.options.report import as_report_config
 from dlrun.errors import DlrunError
 from dlrun.outputs import drawing
-from dlrun.reporting.sweep_report import report_sweep
+from dlrun.reporting.sweep_report import prepare_helper, report_sweep
 
 
 @dataclass
@@ -46,7 +46,6 @@ class SweepReportCallback(Callback):
         from omegaconf import OmegaConf
         from rich.console import Console
 
-        from dlrun.reporting.figures import prepare_helper
         from dlrun.sweeps import live
 
         as_report_config(_report_node(config))  # a bad report config fails before any job
