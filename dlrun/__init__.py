@@ -1,7 +1,7 @@
 """dlrun: run, vary and compare deep-learning fundamentals, from the command line or Python.
 
-`dlrun.train`, `dlrun.sweep` and `dlrun.load` (api.py) are imported on first use, so that
-`import dlrun` stays cheap.
+`dlrun.train`, `dlrun.sweep`, `dlrun.lr_find` and `dlrun.load` (api.py) are imported on
+first use, so that `import dlrun` stays cheap.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from dlrun.version import __version__ as __version__
 
-__all__ = ["load", "sweep", "train"]
+__all__ = ["load", "lr_find", "sweep", "train"]
 
 
 def __getattr__(name: str) -> Any:

@@ -5,6 +5,8 @@
     run.metrics            # metrics.csv as a DataFrame
     run.summary["final"]   # summary.json as a dict
     run.plot()             # the figure of curves.png (shown inline in Jupyter)
+    found = dlrun.lr_find(["dataset=digits", "optimizer=sgd"])   # dlrun-lr-find
+    found.summary["lr_find"]["suggested_lr"]
     table = dlrun.sweep(["dataset=digits", "trainer=smoke", "optimizer=sgd,adam"])
     sweep = dlrun.load(table.attrs["path"])   # a seeded sweep: sweep.stats, sweep.compare
     dlrun.load("outputs/2026-12-01/10-00-00_lenet_adam")
@@ -61,6 +63,15 @@ class Run:
 
         summary = self.summary
         return status(self.path, summary) if summary else "missing"
+
+    @property
+    def lr_curve(self) -> pd.DataFrame:
+        """lr_find.csv of a range test (dlrun.lr_find): lr, loss, smoothed loss per step."""
+        import pandas as pd
+
+        from dlrun.outputs.run_folder import LR_FIND_CSV, read_rows
+
+        return pd.DataFrame(read_rows(self.path, LR_FIND_CSV))
 
     def plot(self) -> Figure:
         from dlrun.outputs.plots import curves_figure
@@ -127,6 +138,14 @@ def train(overrides: Sequence[str] = (), output_dir: str | Path | None = None) -
     with _command(arguments):
         main.run_command(arguments)
     return Run(Path(main.Caller.output_dir))
+
+
+def lr_find(overrides: Sequence[str] = (), output_dir: str | Path | None = None) -> Run:
+    """The learning-rate range test, as `dlrun-lr-find OVERRIDES`: `run.summary["lr_find"]`
+    holds the suggested rate, its reason and the command; `run.lr_curve` is lr_find.csv."""
+    from dlrun.cli.lr_find import arguments
+
+    return train(arguments(_arguments(overrides)), output_dir)
 
 
 def sweep(overrides: Sequence[str] = (), sweep_dir: str | Path | None = None) -> pd.DataFrame:

@@ -22,6 +22,7 @@ LAYERS = [
     ("builtins",),
     ("reporting",),
     ("recipe",),
+    ("tools",),
     ("sweeps",),
     ("cli",),
     ("api", "__main__"),

@@ -20,6 +20,8 @@ Pick one option per group and override any value:
   dlrun -m hydra/launcher=fused 'seed=range(5)'                (a sweep as one program)
   dlrun -m hparams_search=optuna                               (an Optuna search)
   torchrun --standalone --nproc_per_node=2 -m dlrun ...        (one run, 2 processes)
+  dlrun debug=overfit model=lenet                              (can it learn 3 batches?)
+  dlrun-lr-find model=lenet optimizer=sgd                      (a learning rate to start)
 joblib and Optuna need pip install 'dlrun[sweep]' (SLURM: 'dlrun[slurm]')."""
 
 FOOTER = """\

@@ -32,7 +32,7 @@ from omegaconf import DictConfig
 
 from dlrun.cli.exit import end_quickly
 from dlrun.config.composition import explain
-from dlrun.config.groups import check_choices
+from dlrun.config.groups import check_choices, check_modes
 from dlrun.config.hydra_plugins import check_plugins, register_fused_launcher
 from dlrun.config.schema import register_configs, validate
 from dlrun.errors import EXIT_USER_ERROR, ConfigError, DlrunError, report
@@ -60,7 +60,7 @@ def _train(cfg: DictConfig) -> dict | float | None:
     Caller.output_dir, Caller.job_started = output_dir, True
     with job_errors(output_dir, in_sweep):
         validate(cfg)  # before torch is imported: a bad config answers at once
-        from dlrun.recipe.recipe import run
+        from dlrun.tools import run
 
         prepare_job(cfg, hydra_cfg, output_dir, in_sweep)
         summary = run(cfg, output_dir)
@@ -109,6 +109,7 @@ def run_command(arguments: list[str]) -> SweepOutcome | None:
     Caller.pid = os.getpid()
     try:
         check_choices(arguments)
+        check_modes(arguments)
         outcome = _compose_and_run(arguments)
     except BaseException:
         with contextlib.suppress(DlrunError):  # the first error is the one to report

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from dlrun.errors import ConfigError
+from dlrun.errors import ConfigError, DlrunError
 
 # One line each, in the order the help lists them.
 GROUPS = {
@@ -25,9 +25,14 @@ GROUPS = {
     "scheduler": "the learning rate per epoch",
     "trainer": "epochs, batch size, device, precision, resume",
     "logger": "a list of trackers besides the CSV files",
-    "experiment": "a tutorial's preset (applied last, so it wins)",
+    "experiment": "a tutorial's preset (applied after the groups, so it wins)",
     "hparams_search": "a hyperparameter search, run with -m",
+    "debug": "a debugging run (applied after the preset)",
+    "lr_find": "the learning-rate finder's range (dlrun-lr-find picks it)",
 }
+# Groups that pick what the command does rather than what it trains: an option none of
+# their files provides is a usage error (status 2), not a config that fails to compose.
+MODE_GROUPS = ("debug", "lr_find")
 # A subgroup that a preset's sweep picks from (+experiment/optimizers=adam).
 SUBGROUPS = ("experiment/optimizers",)
 # Arguments that add config folders of the user's own: their options are not ours to list.
@@ -75,10 +80,38 @@ def check_choices(arguments: Sequence[str]) -> None:
             continue
         close = difflib.get_close_matches(choice.option, known, n=1)
         hint = f" Did you mean {choice.group}={close[0]}?" if close else ""
-        raise ConfigError(
+        error = DlrunError if choice.group in MODE_GROUPS else ConfigError
+        raise error(
             f"{choice.argument}: {choice.group} has no option '{choice.option}'.{hint} "
             f"Options of {choice.group}: {', '.join(known)} (the files in conf/{choice.group}/)."
         )
+
+
+def check_modes(arguments: Sequence[str]) -> None:
+    """One debug mode at a time, and a mode's keys only with the mode picked: raise a
+    DlrunError for `debug=[fast,overfit]` or `debug.batches=3` alone."""
+    if any(argument.startswith(OWN_CONFIGS) for argument in arguments):
+        return
+    picked = {choice.group for choice in choices(arguments)}
+    for argument in arguments:
+        key, _, value = argument.lstrip("+~").partition("=")
+        group, dot, _ = key.partition(".")
+        if group not in MODE_GROUPS:
+            continue
+        if not dot and value.startswith("["):
+            raise DlrunError(
+                f"{argument}: {group} takes one option at a time. Run the modes one after "
+                f"another, or sweep over them with -m ({group}={value.strip('[]')})."
+            )
+        if dot and group not in picked:
+            pick = (
+                "use dlrun-lr-find"
+                if group == "lr_find"
+                else "add debug=" + "|".join(options(group))
+            )
+            raise DlrunError(
+                f"{argument} sets a key of {group}, which this command does not run: {pick}."
+            )
 
 
 def choices(arguments: Sequence[str]) -> Iterator[Choice]:

@@ -19,6 +19,7 @@ from omegaconf.errors import ConfigKeyError
 from dlrun.config import ranges
 from dlrun.config.options import SCHEMAS
 from dlrun.config.options.report import ReportConfig
+from dlrun.config.options.tools import DebugConfig, LrFindConfig, check_tools
 from dlrun.config.options.trainer import TrainerConfig, checkpoint_every
 from dlrun.config.ranges import at_least
 from dlrun.errors import DlrunError
@@ -84,6 +85,10 @@ class Config:
     # What `dlrun` returns to a hyperparameter search: best.<column> or final.<column>
     # of metrics.csv, e.g. best.test_acc (see recipe/objective.py); null returns nothing.
     optimized_metric: str | None = MISSING
+    # Set by dlrun-lr-find (conf/lr_find/) and by debug=... (conf/debug/): a job that is
+    # not a plain training run (dlrun/tools/); null for every other run.
+    lr_find: LrFindConfig | None = None
+    debug: DebugConfig | None = None
 
 
 def register_configs() -> None:
@@ -91,6 +96,7 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     store.store(name="config", group="schema", node=Config)
     store.store(name="trainer", group="schema", node=TrainerConfig)
+    store.store(name="lr_find", group="schema", node=LrFindConfig)
     for group, schemas in SCHEMAS.items():
         for name, schema in schemas.items():
             store.store(group=f"schema/{group}", name=name, node=schema)
@@ -114,11 +120,15 @@ def validate(cfg: DictConfig) -> None:
         raise DlrunError(f"Invalid config: {first_line(err)}") from err
     check_ranges(cfg)
     checkpoint_every(cfg.trainer.checkpoint_every)
+    check_tools(cfg.get("lr_find"), cfg.get("debug"))
 
 
 def check_ranges(cfg: DictConfig) -> None:
     """Every value within its declared range: the trainer's, and each built-in option's."""
     ranges.check(cfg, Config, "")
+    for key, schema in (("lr_find", LrFindConfig), ("debug", DebugConfig)):
+        if cfg.get(key) is not None:
+            ranges.check(cfg[key], schema, key)
     for group in ("model", "dataset", "optimizer", "init", "scheduler"):
         schema = SCHEMAS[group].get(str(cfg[group].get("name")))
         ranges.check(cfg[group], schema, group)

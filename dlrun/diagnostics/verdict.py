@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlrun.config.options.tools import DebugConfig
 from dlrun.config.schema import VerdictConfig
 
 UNDERFITTING, OVERFITTING, GOOD_FIT = "underfitting", "overfitting", "good fit"
@@ -48,3 +49,26 @@ def fit_verdict(
 
 def _verdict(verdict: str, because: str, figures: dict[str, Any]) -> dict[str, Any]:
     return {"verdict": verdict, "because": because, "figures": figures}
+
+
+def memorised(
+    final: dict[str, float], task: str, cfg: DebugConfig, baseline_loss: float | None
+) -> dict[str, Any]:
+    """debug=overfit's verdict: whether a model learnt the few batches it trained on again
+    and again, scored on those same batches in eval mode (the `test_` columns)."""
+    if task == "classification":
+        acc = final["test_acc"]
+        learnt = acc >= cfg.accuracy
+        because = f"accuracy {acc:.4f} {'>=' if learnt else '<'} {cfg.accuracy}"
+    elif task == "language_model":
+        ppl = final["test_ppl"]
+        learnt = ppl <= cfg.perplexity
+        because = f"perplexity {ppl:.4g} {'<=' if learnt else '>'} {cfg.perplexity}"
+    else:
+        loss, bound = final["test_loss"], cfg.loss_ratio * (baseline_loss or 0.0)
+        learnt = loss <= bound
+        because = (
+            f"loss {loss:.4g} {'<=' if learnt else '>'} {cfg.loss_ratio} x the loss of predicting "
+            f"the mean ({baseline_loss:.4g})"
+        )
+    return {"learnt": learnt, "because": f"{because} on the batches it trained on"}

@@ -37,6 +37,7 @@ from dlrun.errors import DlrunError
 
 CURVES = "dlrun.outputs.plots:plot_curves"
 GRADIENTS = "dlrun.outputs.plots:plot_gradients"
+LR_FIND = "dlrun.outputs.plots:plot_lr_find"
 
 
 def _function(kind: str) -> Any:

@@ -1,7 +1,9 @@
 """Run-folder names, as OmegaConf resolvers used by hydra.run.dir and hydra.sweep.subdir.
 
 `outputs/2026-11-22/23-59-01_lenet_adam_lr0.01/`: the model and optimizer always, then the
-values overridden on the command line, so a folder listing reads like a lab notebook.
+values overridden on the command line, so a folder listing reads like a lab notebook. A
+folder that the learning-rate finder or a debug mode made starts with what made it:
+`..._lr-find_lenet_sgd`, `..._debug-overfit_lenet_sgd`.
 """
 
 from __future__ import annotations
@@ -18,20 +20,29 @@ from dlrun.outputs import run_folder
 MAX_NAME = 80
 # Overrides that say where things are rather than what runs: left out of names.
 UNNAMED_KEYS = {"trainer.resume", "dataset.root", "dataset.download", "trainer.progress"}
+# Groups a name shows as its first part, or always, rather than as an override's value.
+NAMED_GROUPS = ("model", "optimizer", "lr_find", "debug")
 
 
 def run_name() -> str:
     hydra = HydraConfig.get()
     choices = hydra.runtime.choices
-    parts = [choices.get("model"), choices.get("optimizer")]
+    parts = [made_by(choices), choices.get("model"), choices.get("optimizer")]
     for override in hydra.overrides.task:
         key, _, value = override.lstrip("+~").partition("=")
         value = _short(value.strip("[]").replace(",", "+"))  # [l2,dropout] -> l2+dropout
-        if key in UNNAMED_KEYS or key in ("model", "optimizer") or key.startswith("report."):
+        if key in UNNAMED_KEYS or key in NAMED_GROUPS or key.startswith("report."):
             continue
         parts.append(value if "." not in key else f"{key.rsplit('.', 1)[-1]}{value}")
     name = "_".join(p for p in parts if p)
     return re.sub(r"[^A-Za-z0-9._=+-]+", "-", name)[:MAX_NAME].strip("-_") or "run"
+
+
+def made_by(choices) -> str | None:
+    """`lr-find` or `debug-<mode>`: the tool that made the folder, None for a training run."""
+    if choices.get("lr_find"):
+        return "lr-find"
+    return f"debug-{choices['debug']}" if choices.get("debug") else None
 
 
 def _short(value: str) -> str:

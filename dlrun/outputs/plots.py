@@ -77,3 +77,29 @@ def plot_gradients(rows: Sequence[dict[str, Any]], path: Path, title: str = "") 
     ax.grid(alpha=0.3)
     fig.tight_layout()
     atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
+
+
+def plot_lr_find(
+    rows: Sequence[dict[str, float]], path: Path, title: str = "", suggested: float | None = None
+) -> None:
+    """lr_find.png: the range test's loss against the learning rate on a log axis, raw and
+    smoothed, the suggested rate marked."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    lrs = [row["lr"] for row in rows]
+    ax.plot(lrs, [row["loss"] for row in rows], color="0.7", lw=1, label="loss")
+    ax.plot(lrs, [row["smoothed"] for row in rows], color="C0", lw=2, label="smoothed")
+    if suggested is not None:
+        ax.axvline(suggested, color="C3", ls="--", label=f"suggested {suggested:.2g}")
+    finite = [row["smoothed"] for row in rows if row["smoothed"] == row["smoothed"]]
+    if finite:  # the divergence at the end would flatten the part that matters
+        low, start = min(finite), finite[0]
+        ax.set_ylim(low - 0.1 * (start - low + 1e-12), start + 0.5 * (start - low + 1e-12))
+    ax.set(xscale="log", xlabel="learning rate", ylabel="training loss")
+    ax.set_title(title or "learning-rate range test")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))

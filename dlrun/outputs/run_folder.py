@@ -13,6 +13,8 @@ checkpoints/    last.pt and best.pt
                 own in .hydra/resume_<time>/
 .lock           held while a run writes the folder (outputs/lock.py)
 eval.json       what dlrun-eval scored
+lr_find.csv     dlrun-lr-find's range test: lr, loss, smoothed loss per step (lr_find.png)
+profile_trace.json   debug=profile's torch.profiler trace, for Perfetto or chrome://tracing
 
 Each file is written atomically, or appended to in one write (an epoch's CSV rows);
 checkpoints are written on a thread of their own (CheckpointWriter), their contents made by
@@ -54,6 +56,10 @@ RESUME_PREFIX = "resume_"  # .hydra/resume_<time>/: the config of one resume
 MULTIRUN_YAML = "multirun.yaml"  # Hydra's, in a sweep's folder
 REPORT_HTML = "report.html"  # a sweep's page (reporting/page.py); dlrun-report --html's too
 STAGED = ".staged"  # a fused group's checkpoint, until the group commits it
+LR_FIND_CSV, LR_FIND_PNG = "lr_find.csv", "lr_find.png"
+PROFILE_TRACE = "profile_trace.json"
+# summary.json's keys of the tools that make run folders besides training (dlrun/tools/).
+LR_FIND, DEBUG = "lr_find", "debug"
 
 # Drawing takes a few tenths of a second: while training, curves.png is redrawn at most this
 # often (and always at the end).
@@ -211,6 +217,23 @@ class RunFolder:
     def write_init_stats(self, rows: list[dict[str, Any]]) -> None:
         if rows:
             self._write(self.init_stats_csv, _to_csv(rows))
+
+    def write_lr_find(
+        self, rows: list[dict[str, Any]], title: str, suggested: float | None
+    ) -> None:
+        """lr_find.csv, and lr_find.png drawn from the same rows."""
+        if self.writes:
+            self._write(self.path / LR_FIND_CSV, _to_csv(rows))
+            drawing.draw(
+                drawing.LR_FIND,
+                self.path / LR_FIND_PNG,
+                rows=rows,
+                title=title,
+                suggested=suggested,
+            )
+
+    def profile_trace(self) -> Path:
+        return self.path / PROFILE_TRACE
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         if self.writes:
@@ -420,6 +443,17 @@ def killed_note(folder: str | Path) -> str:
         return "killed before its first checkpoint: a resume starts it from the beginning"
     written = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.stat().st_mtime))
     return f"killed; last checkpoint {CHECKPOINTS}/{LAST}, written {written}"
+
+
+def made_by(summary: dict[str, Any] | None) -> str | None:
+    """`lr-find` or `debug=<mode>` for a folder that a tool made rather than a training run
+    (reports mark it and never compare it), None for a run."""
+    if not isinstance(summary, dict):
+        return None
+    if isinstance(summary.get(LR_FIND), dict):
+        return "lr-find"
+    debug = summary.get(DEBUG)
+    return f"debug={debug.get('mode')}" if isinstance(debug, dict) else None
 
 
 def checkpoint_file(folder: str | Path, name: str = LAST) -> Path:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dlrun.config.options.trainer import MonitorMode
@@ -48,13 +48,18 @@ class EpochEnd(RunHooks):
     norms: NormRows | None = None
     # Rank 0 only: what the run shows and tells.
     shown: Shown | None = None
+    # Called after every optimizer step (a debug mode's profiler).
+    step_watchers: list[Callable[[TrainState], None]] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self.watches_steps = self.norms is not None and self.norms.every_n_steps > 0
+    @property
+    def watches_steps(self) -> bool:
+        return bool(self.step_watchers) or (self.norms is not None and self.norms.every_n_steps > 0)
 
     def after_step(self, state: TrainState) -> None:
-        assert self.norms is not None
-        self.norms.after_step(state)
+        if self.norms is not None and self.norms.every_n_steps > 0:
+            self.norms.after_step(state)
+        for watcher in self.step_watchers:
+            watcher(state)
 
     def after_training(self, state: TrainState) -> None:
         if self.norms is not None:

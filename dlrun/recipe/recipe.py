@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,8 @@ class Recipe:
         self.started = time.time()
         self.checkpoint: dict[str, Any] | None = None
         self.changes: dict[str, tuple[Any, Any]] = {}  # what this resume changes
+        # What a debug mode (dlrun/tools/) records in summary.json under its own key.
+        self.tool: dict[str, Any] = {}
 
     # --- setup -----------------------------------------------------------------------------
 
@@ -187,6 +189,7 @@ class Recipe:
             resumed_from.append(self._resumed())
         self.summary = Summary(self.cfg, self.task, self.monitor, self.device, self.started)
         self.summary.resumed_from = resumed_from
+        self.summary.tool = self.tool
         log_start(self)
         self.write_summary("running")
         self.curves = Curves(
@@ -279,7 +282,8 @@ class Recipe:
         """Train to the end, or to a stop; the run folder says which, and so does the error."""
         try:
             # torchrun passes a terminal's Ctrl-C on to processes that had it already.
-            with graceful_stop(self.state, repeat_grace=5.0 if self.world.distributed else 0.0):
+            grace = 5.0 if self.world.distributed else 0.0
+            with graceful_stop(self.state, repeat_grace=grace), self.watching():
                 fit(self.state, self.train_split, self.test_split, self.task, self.loop_options())
         except (Interrupted, Diverged) as err:
             return self.end(err)
@@ -287,6 +291,10 @@ class Recipe:
             self.failed(err)
             raise
         return self.end()
+
+    def watching(self) -> AbstractContextManager:
+        """What watches the loop from outside: a debug mode's profiler or anomaly checks."""
+        return nullcontext()
 
     def end(self, stop: Interrupted | Diverged | None = None) -> dict[str, Any]:
         """After the loop: the completed run's summary, or the stop's error (RunInterrupted,

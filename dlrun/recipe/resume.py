@@ -40,6 +40,9 @@ ABSENT = "(not set)"
 def changes(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """Every key whose value differs: {key: (the checkpoint's value, this run's)}."""
     old, new = _flatten(saved), _flatten(current)
+    # A key that is null (lr_find, debug) was not set: a checkpoint of an older dlrun lacks it.
+    old = {k: v for k, v in old.items() if v is not None or k in new}
+    new = {k: v for k, v in new.items() if v is not None or k in old}
     return {
         key: (old.get(key, ABSENT), new.get(key, ABSENT))
         for key in sorted(old.keys() | new.keys())

@@ -31,6 +31,8 @@ class Summary:
         self.device, self.started = device, started
         # Each resume of the run: epoch, step, batches into the epoch, time, what it changed.
         self.resumed_from: list[dict[str, Any]] = []
+        # What a tool (dlrun/tools/) adds under its own key: `lr_find`, `debug`.
+        self.tool: dict[str, Any] = {}
 
     def build(self, folder: RunFolder, state: TrainState, status: str) -> dict[str, Any]:
         trainer = self.cfg.trainer
@@ -56,6 +58,7 @@ class Summary:
             "resumed_from": self.resumed_from,
             "versions": versions(),
             "git": git_commit(),
+            **self.tool,
         }
 
     @staticmethod

@@ -77,6 +77,12 @@ class Report:
     rows: list[dict[str, Any]]
     seeds: SeedComparison | None = None  # when the runs differ in seed
 
+    @property
+    def compared(self) -> list[Run]:
+        """The training runs: folders a tool made (dlrun-lr-find, debug=...) are never
+        compared."""
+        return [run for run in self.runs if run_folder.made_by(run.summary) is None]
+
 
 @dataclass
 class PlotResult:
@@ -171,7 +177,10 @@ def load_run(path: Path, root: Path) -> Run:
     except Exception as err:
         run.status = "unreadable"
         run.notes.append(f"unreadable {SUMMARY_JSON}: {_first_line(err)}")
-    if not (path / METRICS_CSV).is_file():
+    tool = run_folder.made_by(run.summary)
+    if tool is not None:
+        run.notes.append(f"made by {tool}: not compared")
+    elif not (path / METRICS_CSV).is_file():
         run.notes.append(f"no {METRICS_CSV}")
     return run
 
@@ -224,8 +233,9 @@ def build_report(folder: str | Path, baseline: str | None = None) -> Report:
     keys = differing_keys([run.config for run in runs if run.config])
     rows = [_row(run, keys) for run in runs]
     report = Report(folder=root, runs=runs, sweeps=sweeps, keys=keys, rows=rows)
-    if seeds.has_seeds([run.config for run in runs]):
-        found = [(run.path, run.config, run.status, run.summary) for run in runs]
+    compared = report.compared
+    if seeds.has_seeds([run.config for run in compared]):
+        found = [(run.path, run.config, run.status, run.summary) for run in compared]
         report.seeds = compare_folders(found, keys, baseline)
     return report
 
@@ -248,7 +258,7 @@ def print_report(console: Console, report: Report) -> None:
         console.print(f"{len(rows)} runs{sweeps}, {done} completed")
     if report.seeds is not None:
         print_comparison(console, report.seeds)
-    named = ((seeds.config_name(run.config, report.keys), run.summary) for run in report.runs)
+    named = ((seeds.config_name(run.config, report.keys), run.summary) for run in report.compared)
     print_references(console, *reference_checks(named))
 
 

@@ -85,7 +85,7 @@ def page_html(report: Report) -> str:
     from plotly.offline import get_plotlyjs
 
     sources, checks = reference_checks(
-        (seeds.config_name(run.config, report.keys), run.summary) for run in report.runs
+        (seeds.config_name(run.config, report.keys), run.summary) for run in report.compared
     )
     files = {run.path: _files(run.path) for run in report.runs}
     return _template().render(
@@ -110,7 +110,7 @@ def _charts(report: Report, files: dict[Path, dict[str, list]]) -> list[dict[str
     """Per epoch (and per logged step) one line per configuration, in its band."""
     from dlrun.config.metric_directions import direction
 
-    completed = [r for r in report.runs if r.status == "completed" and files[r.path]["metrics"]]
+    completed = [r for r in report.compared if r.status == "completed" and files[r.path]["metrics"]]
     by_epoch: dict[str, list[list[dict[str, Any]]]] = {}
     by_step: dict[str, list[list[dict[str, Any]]]] = {}
     for run in completed:

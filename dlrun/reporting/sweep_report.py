@@ -96,6 +96,7 @@ def report_sweep(
     rows = [_row(job, keys) for job in jobs]
     failed = sum(row["status"] != "completed" for row in rows)
     table = RunTable(rows, "job", keys, "error", title=str(sweep_dir))
+    jobs, rows = _compared(jobs, rows)  # a tool's jobs are in the table only
     # Over seeds, each job's metrics.csv, read once here for the figure and the statistics.
     metrics = None
     if seeds.has_seeds([job.overrides for job in jobs]):
@@ -175,10 +176,20 @@ def comparison_figure(sweep_dir: str | Path, report: Any = None) -> Figure | Non
     cfg = as_report_config(report)
     jobs = [load_job(path) for path in find_jobs(sweep_dir)]
     keys = differing_keys([job.overrides for job in jobs])
+    jobs = [job for job in jobs if run_folder.made_by(job.summary) is None]
     names = None
     if seeds.has_seeds([job.overrides for job in jobs]):
         names = _configurations(jobs, keys)
     return sweep_figure(Path(sweep_dir), jobs, keys, cfg, [], names)
+
+
+def _compared(jobs: list[SweepJob], rows: list[dict[str, Any]]) -> tuple[list, list]:
+    """The training jobs and their rows: a folder a tool made (dlrun-lr-find, debug=...) is
+    never compared."""
+    kept = [
+        (j, r) for j, r in zip(jobs, rows, strict=True) if run_folder.made_by(j.summary) is None
+    ]
+    return [job for job, _ in kept], [row for _, row in kept]
 
 
 def _configurations(jobs: list[SweepJob], keys: list[str]) -> list[str]:
@@ -207,6 +218,8 @@ def _row(job: SweepJob, keys: list[str]) -> dict[str, Any]:
         row["error"] = str(job.summary["error"])
     elif row["status"] == "killed":
         row["error"] = run_folder.killed_note(job.path)
+    elif (tool := run_folder.made_by(job.summary)) is not None:
+        row["error"] = f"made by {tool}: not compared"
     return row
 
 

@@ -74,6 +74,9 @@ def summary_cells(
     if isinstance(best, dict) and best.get("monitor"):
         cells[f"best_{best['monitor']}"] = best.get(best["monitor"])
         cells["best_epoch"] = best.get("epoch")
+    found = summary.get("lr_find")
+    if isinstance(found, dict):  # a range test (dlrun-lr-find): its suggestion
+        cells["suggested_lr"] = found.get("suggested_lr")
     cells["wall_seconds"] = summary.get("wall_seconds")
     return cells
 

@@ -49,6 +49,10 @@ def is_dlrun_config(cfg: DictConfig) -> bool:
 def alone_reason(cfg: DictConfig) -> str | None:
     """Why a job's config cannot be fused, or None."""
     trainer, model = cfg.trainer, cfg.model
+    if cfg.get("lr_find") is not None:
+        return "a learning-rate range test runs alone"
+    if cfg.get("debug") is not None:
+        return f"debug={cfg.debug.mode.value}: a debug run runs alone"
     if trainer.data_path != "tensor":
         return f"trainer.data_path={trainer.data_path}: its batches come from a DataLoader"
     if str(trainer.precision) != "32":
