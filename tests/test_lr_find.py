@@ -173,3 +173,15 @@ def test_the_python_api_returns_the_run_with_its_curve(tmp_path):
     assert run.path == tmp_path / "find"
     assert run.summary["lr_find"]["steps_run"] == len(run.lr_curve)
     assert list(run.lr_curve.columns) == ["step", "lr", "loss", "smoothed"]
+
+
+def test_a_fall_to_the_baseline_only_is_no_suggestion():
+    from dlrun.diagnostics.lr_suggestion import Suggestion
+    from dlrun.tools.lr_find import beyond_baseline
+
+    found = Suggestion(0.02, 40, "steepest fall", [2.5, 2.45, 2.33, math.nan])
+    withheld = beyond_baseline(found, baseline=2.3026, steps=100)
+    assert withheld.lr is None and withheld.smoothed == found.smoothed
+    assert "no lower than a model that ignores its inputs (2.3)" in withheld.reason
+    assert beyond_baseline(found, baseline=2.6, steps=100) is found
+    assert beyond_baseline(found, baseline=None, steps=100) is found

@@ -60,6 +60,13 @@ class Task:
         return None
 
 
+def frequency_entropy(targets: torch.Tensor) -> float:
+    """The cross entropy of predicting each class (or character) with its frequency."""
+    counts = torch.bincount(targets.flatten()).float()
+    p = counts[counts > 0] / counts.sum()
+    return -(p * p.log()).sum().item()
+
+
 TASKS: dict[str, type[Task]] = {}
 
 

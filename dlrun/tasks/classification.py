@@ -9,7 +9,7 @@ from dlrun.config.metric_directions import METRICS
 from dlrun.config.options.trainer import Loss
 from dlrun.data.dataset import CLASSIFICATION
 from dlrun.errors import DlrunError
-from dlrun.tasks.base import Task, register_task
+from dlrun.tasks.base import Task, frequency_entropy, register_task
 
 
 @register_task
@@ -28,6 +28,10 @@ class Classification(Task):
                 f"The model gives outputs of shape {tuple(output.shape)} for targets of "
                 f"shape {tuple(target.shape)}: classification needs (N, classes)."
             )
+
+    def baseline_loss(self, targets: torch.Tensor) -> float:
+        """Predicting each class with its frequency: the entropy of the class shares."""
+        return frequency_entropy(targets)
 
     def batch_sums(self, output, target, loss) -> dict[str, torch.Tensor]:
         return {"loss": loss.detach() * len(target), "acc": (output.argmax(1) == target).sum()}

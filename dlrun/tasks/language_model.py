@@ -12,7 +12,7 @@ from dlrun.config.options.trainer import Loss
 from dlrun.data.dataset import LANGUAGE_MODEL
 from dlrun.errors import DlrunError
 from dlrun.models.contracts import RecurrentModel
-from dlrun.tasks.base import Task, register_task
+from dlrun.tasks.base import Task, frequency_entropy, register_task
 
 # exp() of a larger mean cross entropy overflows a float.
 MAX_LOG_PPL = 700.0
@@ -51,6 +51,4 @@ class LanguageModel(Task):
 
     def baseline_loss(self, targets: torch.Tensor) -> float:
         """Predicting each character with its frequency: the unigram entropy."""
-        counts = torch.bincount(targets.flatten()).float()
-        p = counts[counts > 0] / counts.sum()
-        return -(p * p.log()).sum().item()
+        return frequency_entropy(targets)

@@ -12,6 +12,7 @@ rate itself. The printed command trains with the suggestion.
 from __future__ import annotations
 
 import logging
+import math
 import shlex
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,8 @@ def find(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
         summary.tool = {LR_FIND: {**dict(cfg.lr_find), "suggested_lr": None}}
         folder.write_summary(summary.build(folder, recipe.state, "running"))
         test = _test(recipe)
-        found = suggest(test.lrs, test.losses)
+        baseline = recipe.task.baseline_loss(recipe.train_targets)
+        found = beyond_baseline(suggest(test.lrs, test.losses), baseline, len(test.lrs))
         command = training_command(read_overrides(output_dir), found.lr)
         rows = _rows(test, found)
         title = f"{cfg.model.name} on {cfg.dataset.name}, {cfg.optimizer.name}: range test"
@@ -81,6 +83,27 @@ def _test(recipe: Recipe) -> RangeTest:
     options = recipe.loop_options(hooks=RunHooks())
     steps = ModelSteps(state, recipe.train_split, recipe.test_split, recipe.task, options)
     return range_test(steps, lrs, cfg.lr_find.diverge)
+
+
+# A fall that ends above this share of the baseline loss (a model that ignores its inputs)
+# only took the outputs to the targets' frequencies or mean: nothing was learnt from inputs.
+LEARNT_SHARE = 0.97
+
+
+def beyond_baseline(found: Suggestion, baseline: float | None, steps: int) -> Suggestion:
+    """The suggestion, unless the loss never got below what ignoring the inputs gives: a
+    model on a long plateau (sigmoid LeNet) first falls to that level, a fall that says
+    nothing about the rate at which it learns."""
+    finite = [value for value in found.smoothed if math.isfinite(value)]
+    if found.lr is None or not baseline or not finite or min(finite) < LEARNT_SHARE * baseline:
+        return found
+    reason = (
+        f"the loss fell only to {min(finite):.3g}, no lower than a model that ignores its "
+        f"inputs ({baseline:.3g}): in {steps} steps it learnt nothing from them, so the fall "
+        f"says nothing about a rate to train at; a longer test (lr_find.steps=1000) gives "
+        f"the model time to leave its plateau"
+    )
+    return Suggestion(None, None, reason, found.smoothed)
 
 
 def _rows(test: RangeTest, found: Suggestion) -> list[dict[str, Any]]:

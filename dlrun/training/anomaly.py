@@ -22,8 +22,9 @@ from torch import nn
 from dlrun.training.engine import Diverged
 from dlrun.training.state import TrainState
 
-# torch's warnings that this watch makes, and says itself: it is slower; the first layer's
-# input needs no gradient.
+# torch's warnings about this watch, which it states itself: anomaly mode is slower, a full
+# backward hook on the first layer sees an input that needs no gradient, and detect_anomaly's
+# own report of where an error arose is replaced by the module's name.
 QUIET = (
     "Anomaly Detection has been enabled",
     "Full backward hook is firing",
@@ -70,10 +71,11 @@ def watch(model: nn.Module, state: TrainState) -> Iterator[None]:
         handles.append(module.register_full_backward_pre_hook(backward_started))
         handles.append(module.register_full_backward_hook(backward))
     try:
-        with warnings.catch_warnings(), torch.autograd.detect_anomaly(check_nan=True):
+        with warnings.catch_warnings():
             for said in QUIET:
                 warnings.filterwarnings("ignore", message=said)
-            yield
+            with torch.autograd.detect_anomaly(check_nan=True):
+                yield
     except RuntimeError as err:
         if "returned nan values" not in str(err) and "returned inf" not in str(err):
             raise
