@@ -4,6 +4,7 @@ rate and the mode's defaults (3 batches, 100 epochs).
 
     .venv/bin/python benchmarks/bench_overfit.py            # needs Fashion-MNIST; minutes
     .venv/bin/python benchmarks/bench_overfit.py --only lenet mlp
+    .venv/bin/python benchmarks/bench_overfit.py trainer.epochs=1000   # overrides for all
 
 The phone-price presets read a Kaggle CSV that cannot ship: a CSV of the same shape is
 written (20 random features, a price range made from them). Run folders go to a scratch
@@ -50,6 +51,7 @@ def phone_csv(path: Path, rows: int = 2000) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="models to try")
+    parser.add_argument("overrides", nargs="*", help="overrides added to every run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dlrun-overfit-bench-") as scratch:
         csv = phone_csv(Path(scratch) / "phones.csv")
@@ -59,7 +61,8 @@ def main() -> None:
             extra = [f"dataset.path={csv}"] if model.startswith("phone") else []
             started = time.perf_counter()
             run = dlrun.train(
-                ["debug=overfit", *overrides, *extra], output_dir=Path(scratch) / model
+                ["debug=overfit", *overrides, *extra, *args.overrides],
+                output_dir=Path(scratch) / model,
             )
             found = run.summary["debug"]
             verdict = "learnt" if found["learnt"] else "NOT learnt"

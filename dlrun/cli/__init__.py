@@ -1,1 +1,2 @@
-"""Entry points: the dlrun, dlrun-eval and dlrun-report commands (argv in, exit status out)."""
+"""Entry points: the dlrun, dlrun-eval, dlrun-report and dlrun-lr-find commands (argv in,
+exit status out)."""

@@ -1,1 +1,2 @@
-"""What a run leaves behind: the run folder, atomic writes, plots, loggers, provenance."""
+"""What a run leaves behind: the run folder, atomic writes, its lock, plots, trackers,
+provenance."""

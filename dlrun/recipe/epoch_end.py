@@ -1,10 +1,11 @@
 """What a run does after its steps and epochs: the recipe's `RunHooks`, as code in order.
 
-After each epoch, in this order: early stopping (it may put the best weights back before
-they are saved), the best epoch, the run folder's rows, the trackers, summary.json, the
-plots, the log line, generated text, and last the checkpoint, which carries all of the
-epoch's rows. Ranks other than 0 of a data-parallel run keep the rows' bookkeeping and the
-checkpoint, to which each rank gives its share of the epoch in progress.
+After each epoch, in this order: the stop rule (early stopping, which may put the best
+weights back before they are saved, or debug=overfit's check that its batches are learnt),
+the best epoch, the run folder's rows, the trackers, summary.json, the plots, the log line,
+generated text, and last the checkpoint, which carries all of the epoch's rows. Ranks
+other than 0 of a data-parallel run keep the rows' bookkeeping and the checkpoint, to which
+each rank gives its share of the epoch in progress.
 
 Each optional part is a small object, None when the run does without it.
 """
@@ -15,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from dlrun.config.options.trainer import MonitorMode
 from dlrun.data.dataset import Dataset
@@ -24,7 +25,6 @@ from dlrun.outputs.run_folder import RunFolder
 from dlrun.recipe.checkpoints import Checkpoints
 from dlrun.tasks import Task
 from dlrun.training import distributed
-from dlrun.training.early_stopping import EarlyStopping
 from dlrun.training.engine import number
 from dlrun.training.options import EpochReport, RunHooks
 from dlrun.training.state import TrainState
@@ -36,6 +36,15 @@ log = logging.getLogger("dlrun")
 SUMMARY_EVERY_SECONDS = 2.0
 
 
+class StopRule(Protocol):
+    """What may end training after an epoch: early stopping, or debug=overfit once its
+    batches are learnt."""
+
+    def after_epoch(self, state: TrainState, metrics: dict[str, float]) -> str | None:
+        """Why training stops after this epoch, or None to go on."""
+        ...
+
+
 @dataclass
 class EpochEnd(RunHooks):
     folder: RunFolder
@@ -44,7 +53,7 @@ class EpochEnd(RunHooks):
     mode: MonitorMode
     world: World
     seed: int
-    early_stopping: EarlyStopping | None = None
+    stopping: StopRule | None = None
     norms: NormRows | None = None
     # Rank 0 only: what the run shows and tells.
     shown: Shown | None = None
@@ -67,8 +76,8 @@ class EpochEnd(RunHooks):
 
     def end_epoch(self, state: TrainState, report: EpochReport) -> None:
         metrics = report.metrics
-        if self.early_stopping is not None:
-            state.stop_reason = state.stop_reason or self.early_stopping.after_epoch(state, metrics)
+        if self.stopping is not None:
+            state.stop_reason = state.stop_reason or self.stopping.after_epoch(state, metrics)
         best = _best_epoch(state, metrics[self.monitor], self.mode)
         self.folder.add_epoch(metrics, report.timings, report.steps)
         if self.world.distributed:  # each rank's random state for the next epoch

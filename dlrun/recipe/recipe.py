@@ -253,7 +253,7 @@ class Recipe:
             mode=self.mode,
             world=self.world,
             seed=self.cfg.seed,
-            early_stopping=self.early_stopping,
+            stopping=self.early_stopping,
             norms=norms,
             shown=shown,
         )

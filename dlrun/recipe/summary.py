@@ -106,9 +106,11 @@ def log_end(summary: dict, folder: RunFolder) -> None:
     if not final:
         return
     shown = [k for k in final if k.startswith("test_")]
+    epochs = summary["epochs_run"]
     log.info(
-        "Done after %d epochs: final %s; best epoch %s; %.1fs",
-        summary["epochs_run"],
+        "Done after %d epoch%s: final %s; best epoch %s; %.1fs",
+        epochs,
+        "" if epochs == 1 else "s",
         ", ".join(f"{k} {number(final[k])}" for k in shown),
         best["epoch"],
         summary["wall_seconds"],

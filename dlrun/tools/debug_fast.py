@@ -26,6 +26,7 @@ from dlrun.outputs.run_folder import (
 )
 from dlrun.recipe.recipe import Recipe
 from dlrun.tools.debug import limit_batches, tool_entry
+from dlrun.training.engine import number
 
 log = logging.getLogger("dlrun")
 
@@ -59,6 +60,10 @@ def _train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     return recipe.train()
 
 
+def _shown(value: Any) -> str:
+    return number(value) if isinstance(value, float) else str(value)
+
+
 def _checks(folder: Path) -> list[dict[str, Any]]:
     """What the two epochs left in the folder, each with whether it is as it should be."""
     rows = read_rows(folder)
@@ -70,12 +75,12 @@ def _checks(folder: Path) -> list[dict[str, Any]]:
         (
             "training step",
             bool(rows) and _finite(first.get("train_loss")),
-            f"train_loss {first.get('train_loss')}",
+            f"train_loss {_shown(first.get('train_loss'))}",
         ),
         (
             "test batch",
             bool(rows) and _finite(first.get("test_loss")),
-            f"test_loss {first.get('test_loss')}",
+            f"test_loss {_shown(first.get('test_loss'))}",
         ),
         (
             "checkpoint",

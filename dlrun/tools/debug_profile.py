@@ -7,6 +7,7 @@ long it waited for the host."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -41,6 +42,10 @@ class ProfileRecipe(Recipe):
         activities = [ProfilerActivity.CPU]
         if self.device.type == "cuda":
             activities.append(ProfilerActivity.CUDA)
+        else:
+            # On the CPU, kineto's own lines (its stages, its start and stop markers, a
+            # failed GPU count) say nothing to the user; on cuda its errors (CUPTI's) do.
+            os.environ.setdefault("KINETO_LOG_LEVEL", "6")
         trace = self.folder.profile_trace()
         plan = schedule(wait=0, warmup=debug.warmup, active=debug.batches, repeat=1)
         with profile(
