@@ -183,5 +183,7 @@ def test_a_fall_to_the_baseline_only_is_no_suggestion():
     withheld = beyond_baseline(found, baseline=2.3026, steps=100)
     assert withheld.lr is None and withheld.smoothed == found.smoothed
     assert "no lower than a model that ignores its inputs (2.3)" in withheld.reason
+    assert "(lr_find.steps=1000)" in withheld.reason
+    assert "(lr_find.steps=10000)" in beyond_baseline(found, baseline=2.3, steps=1000).reason
     assert beyond_baseline(found, baseline=2.6, steps=100) is found
     assert beyond_baseline(found, baseline=None, steps=100) is found

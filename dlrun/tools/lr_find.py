@@ -100,8 +100,8 @@ def beyond_baseline(found: Suggestion, baseline: float | None, steps: int) -> Su
     reason = (
         f"the loss fell only to {min(finite):.3g}, no lower than a model that ignores its "
         f"inputs ({baseline:.3g}): in {steps} steps it learnt nothing from them, so the fall "
-        f"says nothing about a rate to train at; a longer test (lr_find.steps=1000) gives "
-        f"the model time to leave its plateau"
+        f"says nothing about a rate to train at; a longer test (lr_find.steps={10 * steps}) "
+        f"gives the model time to leave its plateau"
     )
     return Suggestion(None, None, reason, found.smoothed)
 
