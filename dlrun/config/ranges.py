@@ -97,9 +97,10 @@ def out_of_range(what: str, allowed: Range, key: str) -> str:
 
 def field_dataclass(annotation: Any, owner: type) -> type | None:
     """The dataclass a field of `owner` holds, when its annotation (a string, as these
-    modules postpone annotations) names one."""
+    modules postpone annotations) names one, optional (`X | None`) or not."""
     if isinstance(annotation, str):
-        annotation = vars(sys.modules[owner.__module__]).get(annotation)
+        name = annotation.removesuffix(" | None")
+        annotation = vars(sys.modules[owner.__module__]).get(name)
     return annotation if dataclasses.is_dataclass(annotation) else None
 
 

@@ -126,9 +126,6 @@ def validate(cfg: DictConfig) -> None:
 def check_ranges(cfg: DictConfig) -> None:
     """Every value within its declared range: the trainer's, and each built-in option's."""
     ranges.check(cfg, Config, "")
-    for key, schema in (("lr_find", LrFindConfig), ("debug", DebugConfig)):
-        if cfg.get(key) is not None:
-            ranges.check(cfg[key], schema, key)
     for group in ("model", "dataset", "optimizer", "init", "scheduler"):
         schema = SCHEMAS[group].get(str(cfg[group].get("name")))
         ranges.check(cfg[group], schema, group)

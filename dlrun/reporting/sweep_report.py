@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUMMARY_CSV = "sweep_summary.csv"
+COMPARISON_PNG = "comparison.png"
 # The page's drawing, by name: the drawing helper imports reporting/page.py, not this module.
 DRAW_PAGE = "dlrun.reporting.page:draw_page"
 # What the sweep's last two drawings import (comparison.png, report.html): a second or two,
@@ -67,9 +68,6 @@ HELPER_IMPORTS = (
 def prepare_helper() -> None:
     """The drawing helper started, with what the sweep's report will draw imported."""
     drawing.prepare(list(HELPER_IMPORTS))
-
-
-COMPARISON_PNG = "comparison.png"
 
 
 @dataclass

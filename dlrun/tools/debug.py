@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from dlrun.config.options.tools import DebugMode
 from dlrun.outputs.run_folder import DEBUG
 
 log = logging.getLogger("dlrun")
@@ -18,7 +19,7 @@ log = logging.getLogger("dlrun")
 
 def run_debug(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     """The mode's run in `output_dir`; its summary, whose `debug` entry says what it found."""
-    mode = str(cfg.debug.mode.value if hasattr(cfg.debug.mode, "value") else cfg.debug.mode)
+    mode = DebugMode(cfg.debug.mode).value
     if cfg.reference is not None:  # a preset's figures: a debug run is not comparable
         log.info("debug=%s: the preset's reference figures are not compared", mode)
         cfg.reference = None

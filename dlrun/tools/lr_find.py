@@ -31,8 +31,8 @@ from dlrun.training.steps import ModelSteps
 
 log = logging.getLogger("dlrun")
 
-# Overrides that the printed training command leaves out: the finder's own, and the rate.
-NOT_FOR_TRAINING = ("lr_find", "optimizer.lr", "trainer.resume")
+# Overrides that the printed training command leaves out besides the finder's own: the rate.
+NOT_FOR_TRAINING = ("optimizer.lr", "trainer.resume")
 
 
 def find(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def find(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
         folder.write_summary(summary.build(folder, recipe.state, "running"))
         test = _test(recipe)
         baseline = recipe.task.baseline_loss(recipe.train_targets)
-        found = beyond_baseline(suggest(test.lrs, test.losses), baseline, len(test.lrs))
+        found = beyond_baseline(suggest(test.lrs, test.losses), baseline, cfg.lr_find.steps)
         command = training_command(read_overrides(output_dir), found.lr)
         rows = _rows(test, found)
         title = f"{cfg.model.name} on {cfg.dataset.name}, {cfg.optimizer.name}: range test"
@@ -108,10 +108,10 @@ def beyond_baseline(found: Suggestion, baseline: float | None, steps: int) -> Su
 
 def _rows(test: RangeTest, found: Suggestion) -> list[dict[str, Any]]:
     """lr_find.csv: each step's rate, loss, the smoothed loss the suggestion read."""
-    smoothed = found.smoothed + [float("nan")] * (len(test.lrs) - len(found.smoothed))
+    steps = zip(test.lrs, test.losses, found.smoothed, strict=True)
     return [
         {"step": i + 1, "lr": lr, "loss": loss, "smoothed": value}
-        for i, (lr, loss, value) in enumerate(zip(test.lrs, test.losses, smoothed, strict=True))
+        for i, (lr, loss, value) in enumerate(steps)
     ]
 
 
@@ -129,8 +129,12 @@ def training_command(overrides: list[str], lr: float | None) -> str | None:
     """`dlrun ...` with this job's overrides and the suggested rate; None without one."""
     if lr is None:
         return None
-    kept = [o for o in overrides if o.lstrip("+~").split("=")[0].split(".")[0] != "lr_find"]
-    kept = [o for o in kept if o.lstrip("+~").split("=")[0] not in NOT_FOR_TRAINING]
+    keys = [o.lstrip("+~").split("=")[0] for o in overrides]
+    kept = [
+        o
+        for o, key in zip(overrides, keys, strict=True)
+        if key.split(".")[0] != LR_FIND and key not in NOT_FOR_TRAINING
+    ]
     return shlex.join(["dlrun", *kept, f"optimizer.lr={lr:.2g}"])
 
 

@@ -27,7 +27,6 @@ from dlrun.training.steps import ModelSteps
 class RangeTest:
     lrs: list[float]  # the rates stepped with, in order
     losses: list[float]  # each step's training loss
-    smoothed: list[float]  # the running smoothed loss the stop was decided on
     stopped: str  # why the test ended
 
 
@@ -42,7 +41,7 @@ def range_test(steps: ModelSteps, lrs: list[float], diverge: float) -> RangeTest
     first = groups[0]["lr"]
     ratios = [group["lr"] / first if first else 1.0 for group in groups]
     smoother = RunningSmoother()
-    test = RangeTest([], [], [], f"it reached max_lr {lrs[-1]:.2g}")
+    test = RangeTest([], [], f"it reached max_lr {lrs[-1]:.2g}")
     batches = _endless(steps)
     for lr in lrs:
         for group, ratio in zip(groups, ratios, strict=True):
@@ -52,11 +51,9 @@ def range_test(steps: ModelSteps, lrs: list[float], diverge: float) -> RangeTest
         test.lrs.append(lr)
         test.losses.append(value)
         if not math.isfinite(value):
-            test.smoothed.append(value)
             test.stopped = f"the loss became {value} at lr {lr:.2g}"
             break
-        test.smoothed.append(smoother.add(value))
-        if diverged(smoother.best, test.smoothed[-1], diverge):
+        if diverged(smoother.best, smoother.add(value), diverge):
             test.stopped = (
                 f"the smoothed loss passed {diverge:g}x its best ({smoother.best:.4g}) at "
                 f"lr {lr:.2g}"
